@@ -1,0 +1,78 @@
+// SigV4: AWS Signature Version 4 signing and verification (header and presigned query forms).
+// Stateless free functions plus a small thread-safe cache of derived signing keys.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace gc::sigv4 {
+
+// The parts of an HTTP request that SigV4 covers. `target` is the raw request-target
+// (path plus optional "?query", percent-encoded as sent). Header names are in any case.
+struct Request {
+  std::string method;
+  std::string target;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+};
+
+// Who signed: filled on successful verification.
+struct Identity {
+  std::string access_key_id;
+  std::string date;     // yyyymmdd from the credential scope
+  std::string region;   // from the credential scope
+  std::string service;  // from the credential scope
+};
+
+enum class Failure {
+  kMissingAuthentication,  // no Authorization header and no X-Amz-Algorithm query parameter
+  kIncompleteSignature,    // malformed Authorization / missing parts / bad scope / missing x-amz-date
+  kUnknownAccessKey,       // access key id not known
+  kSignatureMismatch,      // computed signature differs
+  kExpired,                // outside the 5-minute skew window or past X-Amz-Expires
+};
+
+struct Error {
+  Failure failure;
+  std::string message;  // as AWS words it, e.g. "Signature expired: 20150830T123600Z is now earlier than ..."
+};
+
+// Returns the secret for an access key id, or nullopt if unknown.
+using SecretLookup = std::function<std::optional<std::string>(std::string_view access_key_id)>;
+
+struct VerifyOptions {
+  int64_t now_millis = 0;
+  int64_t max_skew_seconds = 300;
+  // When true (S3 only in AWS) path segments are not normalised; for every other service false.
+  bool disable_path_normalization = false;
+};
+
+// Verifies the request. On success returns the Identity; otherwise the Error.
+// The payload hash is X-Amz-Content-Sha256 when present, else SHA-256 of `body`.
+std::variant<Identity, Error> Verify(const Request& req, const SecretLookup& lookup,
+                                     const VerifyOptions& options);
+
+struct Credentials {
+  std::string access_key_id;
+  std::string secret_access_key;
+  std::string session_token;  // optional
+};
+
+// Signs `req` in place with the Authorization header (adds X-Amz-Date, and
+// X-Amz-Security-Token when a session token is set). `amz_date` is yyyymmddThhmmssZ.
+void SignHeaders(Request& req, const Credentials& creds, std::string_view region,
+                 std::string_view service, std::string_view amz_date);
+
+// Canonical request and string to sign (exposed for the corpus tests).
+std::string CanonicalRequest(const Request& req, const std::vector<std::string>& signed_headers,
+                             std::string_view payload_hash, bool normalize_path);
+std::string StringToSign(std::string_view amz_date, std::string_view scope,
+                         std::string_view canonical_request);
+
+}  // namespace gc::sigv4
