@@ -51,6 +51,11 @@ struct VerifyOptions {
   int64_t max_skew_seconds = 300;
   // When true (S3 only in AWS) path segments are not normalised; for every other service false.
   bool disable_path_normalization = false;
+  // When true, a presigned URL whose X-Amz-Security-Token was appended after signing (as
+  // aws-c-auth's omit_session_token does for IoT) is also accepted: the token is then left out
+  // of the canonical query string. Header-form requests need no option (unsigned headers are
+  // ignored anyway).
+  bool accept_unsigned_query_session_token = false;
 };
 
 // Verifies the request. On success returns the Identity; otherwise the Error.
@@ -74,5 +79,10 @@ std::string CanonicalRequest(const Request& req, const std::vector<std::string>&
                              std::string_view payload_hash, bool normalize_path);
 std::string StringToSign(std::string_view amz_date, std::string_view scope,
                          std::string_view canonical_request);
+
+// SigV4 step 3 (uncached): kSigning = HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region),
+// service), "aws4_request"); raw 32 bytes. Verify and SignHeaders use a cached copy.
+std::string DeriveSigningKey(std::string_view secret, std::string_view date,
+                             std::string_view region, std::string_view service);
 
 }  // namespace gc::sigv4
