@@ -32,6 +32,9 @@ struct Row {
   std::string Str(size_t i) const;
 };
 
+// A statement that fails aborts its transaction on both backends: later statements in the same
+// Tx fail too, and Write/Read return the first such error if `fn` returns Ok (an error `fn`
+// returns wins). PostgreSQL cannot continue an aborted transaction; SQLite is made to match.
 class Tx {
  public:
   virtual ~Tx() = default;
@@ -48,6 +51,13 @@ struct Migration {
   int version;            // 1, 2, ... per component
   std::string sql;
 };
+
+// Errors from a unique or primary-key violation (SQLite SQLITE_CONSTRAINT_UNIQUE/PRIMARYKEY,
+// PostgreSQL SQLSTATE 23505) are AwsError::Internal whose message starts with this prefix.
+inline constexpr std::string_view kUniqueViolationPrefix = "unique violation: ";
+inline bool IsUniqueViolation(const AwsError& e) {
+  return std::string_view(e.message).starts_with(kUniqueViolationPrefix);
+}
 
 class Store {
  public:
