@@ -1,0 +1,33 @@
+// groundcrewd: the control plane. Thin main(): flags to AppOptions, then RunServer.
+#include <CLI/CLI.hpp>
+
+#include "server/app.h"
+
+int main(int argc, char** argv) {
+  gc::server::AppOptions opt;
+  CLI::App app{"groundcrewd: a self-hosted operations plane that speaks the AWS APIs"};
+  app.add_option("--listen", opt.listen, "HOST:PORT to listen on (port 0 picks a free port)")
+      ->capture_default_str();
+  app.add_option("--data-dir", opt.data_dir, "data directory (default $XDG_DATA_HOME/groundcrew)");
+  app.add_option("--store", opt.store_url,
+                 "store URL: sqlite:///path/file.db or postgres://user@host:port/db "
+                 "(default: SQLite in the data directory)");
+  app.add_flag("--dev", opt.dev, "enable test endpoints: POST /_groundcrew/reset, /moto-api/reset");
+  app.add_option("--account-id", opt.account_id, "use this 12-digit account id");
+  app.add_option("--tls-cert", opt.tls_cert, "PEM certificate chain for HTTPS");
+  app.add_option("--tls-key", opt.tls_key, "PEM private key for HTTPS");
+  app.add_flag("--tls-self-signed", opt.tls_self_signed,
+               "make a local CA and server certificate in the data directory and serve HTTPS");
+  app.add_option("--threads", opt.threads, "worker threads (default 4 per core)");
+  bool no_access_log = false;
+  app.add_flag("--no-access-log", no_access_log, "do not write the per-request access log");
+  CLI11_PARSE(app, argc, argv);
+  opt.access_log = !no_access_log;
+  if (!opt.account_id.empty() &&
+      (opt.account_id.size() != 12 ||
+       opt.account_id.find_first_not_of("0123456789") != std::string::npos)) {
+    fprintf(stderr, "groundcrewd: --account-id must be 12 digits\n");
+    return 2;
+  }
+  return gc::server::RunServer(opt);
+}

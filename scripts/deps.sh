@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs what groundcrew needs from Debian 12's packages, only when something is missing.
+# Usage: scripts/deps.sh [--test]   (--test adds what the test suite and benchmarks need)
+set -euo pipefail
+pkgs=(g++ cmake ninja-build ccache pkg-config libboost-dev libssl-dev libsqlite3-dev libpq-dev
+      nlohmann-json3-dev libfmt-dev libcli11-dev libgtest-dev libbenchmark-dev)
+if [[ "${1:-}" == "--test" ]]; then
+  pkgs+=(postgresql clang libclang-rt-14-dev nginx-light python3 openssl)
+  # The AWS CLI and boto3: use the machine's if present, else Debian's packages.
+  command -v aws >/dev/null 2>&1 || pkgs+=(awscli)
+  python3 -c 'import boto3' >/dev/null 2>&1 || pkgs+=(python3-boto3)
+fi
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "deps: installing ${missing[*]}"
+  SUDO=""
+  [[ $(id -u) -eq 0 ]] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Sets up, builds and runs every test: unit tests (GoogleTest) and end-to-end tests (real AWS CLI
+# and boto3 against a real groundcrewd, on SQLite and on PostgreSQL), then the unit tests again
+# under AddressSanitizer + UndefinedBehaviorSanitizer, then each fuzzer for a bounded time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/deps.sh --test
+export CCACHE_DIR="${CCACHE_DIR:-$PWD/.cache/ccache}"
+
+echo "== release build and all tests"
+cmake --preset release >/dev/null
+cmake --build --preset release
+ctest --test-dir build --output-on-failure --timeout 600
+
+echo "== sanitizer build (ASan + UBSan): unit tests"
+cmake --preset asan >/dev/null
+cmake --build --preset asan
+ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+  ctest --test-dir build-asan --output-on-failure -L unit --timeout 600
+
+echo "== fuzzers (${GC_FUZZ_SECONDS:-60} s each)"
+cmake --preset fuzz >/dev/null
+cmake --build --preset fuzz --target fuzz_form_parser fuzz_json_request
+for f in build-fuzz/bin/fuzz_*; do
+  mkdir -p "build-fuzz/corpus/$(basename "$f")"
+  "$f" -max_total_time="${GC_FUZZ_SECONDS:-60}" -rss_limit_mb=2048 \
+    "build-fuzz/corpus/$(basename "$f")" fuzz/seeds/"$(basename "$f")" 2>&1 | tail -3
+done
+echo "all tests passed"

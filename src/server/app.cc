@@ -1,0 +1,142 @@
+#include "server/app.h"
+
+#include <fmt/format.h>
+#include <sys/stat.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+
+#include "common/clock.h"
+#include "common/crypto.h"
+#include "server/credentials.h"
+#include "server/dispatcher.h"
+#include "server/tls_certs.h"
+#include "services/ssm/ssm_service.h"
+#include "services/sts/sts_service.h"
+#include "store/store.h"
+#include "wire/http_server.h"
+
+namespace gc::server {
+namespace {
+
+// Loads the 32-byte key at `path`, making a random one (mode 0600) on first start.
+Result<std::string> LoadOrCreateKey(const std::string& path) {
+  if (auto key = ReadFile(path)) {
+    if (key->size() != 32) return AwsError::Internal(path + " is not a 32-byte key");
+    return *key;
+  }
+  std::string key = crypto::RandomBytes(32);
+  if (Status st = WriteFileAtomic(path, key, 0600); !st.ok()) return st.take_error();
+  return key;
+}
+
+}  // namespace
+
+std::string DefaultDataDir() {
+  if (const char* xdg = std::getenv("XDG_DATA_HOME"); xdg && *xdg) {
+    return std::string(xdg) + "/groundcrew";
+  }
+  const char* home = std::getenv("HOME");
+  return std::string(home && *home ? home : "/tmp") + "/.local/share/groundcrew";
+}
+
+int RunServer(AppOptions opt) {
+  auto started = std::chrono::steady_clock::now();
+  if (opt.data_dir.empty()) opt.data_dir = DefaultDataDir();
+  std::error_code ec;
+  std::filesystem::create_directories(opt.data_dir + "/keys", ec);
+  ::chmod(opt.data_dir.c_str(), 0700);
+  ::chmod((opt.data_dir + "/keys").c_str(), 0700);
+
+  auto creds = Credentials::LoadOrCreate(opt.data_dir, opt.account_id);
+  if (!creds.ok()) {
+    fmt::print(stderr, "groundcrewd: {}\n", creds.error().message);
+    return 1;
+  }
+  auto param_key = LoadOrCreateKey(opt.data_dir + "/keys/parameters.key");
+  if (!param_key.ok()) {
+    fmt::print(stderr, "groundcrewd: {}\n", param_key.error().message);
+    return 1;
+  }
+  std::string url = opt.store_url.empty() ? "sqlite://" + opt.data_dir + "/groundcrew.db"
+                                          : opt.store_url;
+  auto store = store::Store::Open(url);
+  if (!store.ok()) {
+    fmt::print(stderr, "groundcrewd: cannot open store {}: {}\n", url, store.error().message);
+    return 1;
+  }
+  ssm::SsmService ssm(**store, *param_key);
+  if (Status st = (*store)->Migrate(ssm::SsmService::Migrations()); !st.ok()) {
+    fmt::print(stderr, "groundcrewd: migration failed: {}\n", st.error().message);
+    return 1;
+  }
+
+  if (opt.tls_self_signed) {
+    auto paths = EnsureSelfSignedCertificate(opt.data_dir + "/tls");
+    if (!paths.ok()) {
+      fmt::print(stderr, "groundcrewd: {}\n", paths.error().message);
+      return 1;
+    }
+    opt.tls_cert = paths->cert_file;
+    opt.tls_key = paths->key_file;
+    fmt::print("groundcrewd: TLS with a self-signed CA; trust it with AWS_CA_BUNDLE={}\n",
+               paths->ca_file);
+  }
+
+  SystemClock clock;
+  DispatcherOptions dopt;
+  dopt.dev = opt.dev;
+  store::Store* store_ptr = store->get();
+  dopt.reset = [store_ptr] { return store_ptr->Reset(); };
+  Dispatcher dispatcher(**creds, clock, dopt);
+  dispatcher.AddService(ssm.Definition());
+  dispatcher.AddService(sts::MakeStsService());
+
+  wire::HttpServerOptions hopt;
+  size_t colon = opt.listen.rfind(':');
+  if (colon == std::string::npos) {
+    fmt::print(stderr, "groundcrewd: --listen wants HOST:PORT, got {}\n", opt.listen);
+    return 2;
+  }
+  hopt.host = opt.listen.substr(0, colon);
+  if (hopt.host.size() > 2 && hopt.host.front() == '[') hopt.host = hopt.host.substr(1, hopt.host.size() - 2);
+  hopt.port = static_cast<uint16_t>(std::stoi(opt.listen.substr(colon + 1)));
+  hopt.threads = opt.threads;
+  hopt.tls_cert_file = opt.tls_cert;
+  hopt.tls_key_file = opt.tls_key;
+  hopt.access_log = opt.access_log;
+  wire::HttpServer server(hopt, [&dispatcher](wire::HttpRequest& req) {
+    return dispatcher.Handle(req);
+  });
+  server.HandleSignals();
+  auto port = server.Start();
+  if (!port.ok()) {
+    fmt::print(stderr, "groundcrewd: {}\n", port.error().message);
+    return 1;
+  }
+  std::string scheme = server.tls() ? "https" : "http";
+  std::string host = hopt.host.find(':') != std::string::npos ? "[" + hopt.host + "]" : hopt.host;
+  std::string endpoint = fmt::format("{}://{}:{}", scheme, host, *port);
+  (void)WriteFileAtomic(opt.data_dir + "/endpoint", endpoint + "\n", 0600);
+  double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
+                  .count();
+  if (hopt.host != "127.0.0.1" && hopt.host != "::1" && hopt.host != "localhost" &&
+      !server.tls()) {
+    fmt::print(stderr,
+               "groundcrewd: WARNING: listening beyond loopback without TLS; use --tls-cert/"
+               "--tls-key or --tls-self-signed\n");
+  }
+  fmt::print("groundcrewd: store {} ({}), account {}, data dir {}, started in {:.1f} ms\n",
+             (*store)->Backend(), url.rfind("postgres", 0) == 0 ? "postgres" : url,
+             (*creds)->root().account_id, opt.data_dir, ms);
+  fmt::print("groundcrewd: point the AWS CLI at it with: eval \"$(groundcrew env --data-dir {})\"\n",
+             opt.data_dir);
+  fmt::print("groundcrewd ready on {}\n", endpoint);
+  std::fflush(stdout);
+  server.Wait();
+  fmt::print("groundcrewd: stopped\n");
+  return 0;
+}
+
+}  // namespace gc::server

@@ -1,0 +1,296 @@
+#include "server/dispatcher.h"
+
+#include <fmt/format.h>
+#include <strings.h>
+
+#include <nlohmann/json.hpp>
+
+#include "common/crypto.h"
+#include "wire/model.h"
+#include "wire/query_codec.h"
+#include "wire/sigv4.h"
+#include "wire/validate.h"
+
+namespace gc::server {
+namespace {
+
+using Json = nlohmann::json;
+using wire::HttpRequest;
+using wire::HttpResponse;
+
+bool StartsWith(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
+
+// The service named in a SigV4 credential scope (".../date/region/SERVICE/aws4_request"), from the
+// Authorization header or the presigned X-Amz-Credential parameter.
+std::string ScopeService(const HttpRequest& req,
+                         const std::vector<std::pair<std::string, std::string>>& params) {
+  std::string credential;
+  std::string_view auth = req.Header("Authorization");
+  if (size_t pos = auth.find("Credential="); pos != std::string_view::npos) {
+    std::string_view rest = auth.substr(pos + 11);
+    credential = std::string(rest.substr(0, rest.find_first_of(", ")));
+  } else {
+    for (const auto& [k, v] : params) {
+      if (k == "X-Amz-Credential") credential = v;
+    }
+  }
+  // AK/date/region/service/aws4_request
+  std::vector<std::string_view> parts;
+  std::string_view c = credential;
+  while (true) {
+    size_t slash = c.find('/');
+    parts.push_back(c.substr(0, slash));
+    if (slash == std::string_view::npos) break;
+    c.remove_prefix(slash + 1);
+  }
+  return parts.size() == 5 ? std::string(parts[3]) : std::string();
+}
+
+struct Protocol {
+  bool json = true;
+  std::string json_version = "1.1";
+  const model::ServiceModel* model = nullptr;
+};
+
+HttpResponse ErrorResponse(const Protocol& proto, AwsError err, const std::string& request_id,
+                           const std::string& op) {
+  HttpResponse resp;
+  resp.request_id = request_id;
+  resp.log_operation = op;
+  resp.headers.emplace_back("x-amzn-RequestId", request_id);
+  if (proto.json) {
+    resp.status = err.http_status;
+    resp.content_type = "application/x-amz-json-" + proto.json_version;
+    resp.log_error = err.code;
+    resp.body = Json{{"__type", err.code}, {"message", err.message}}.dump();
+  } else {
+    err = wire::ToQueryError(std::move(err));
+    resp.status = err.http_status;
+    resp.content_type = "text/xml";
+    resp.log_error = err.code;
+    resp.body = wire::EncodeQueryError(err, request_id,
+                                       proto.model ? proto.model->xml_namespace() : "");
+  }
+  return resp;
+}
+
+AwsError SigV4Error(const sigv4::Error& e) {
+  switch (e.failure) {
+    case sigv4::Failure::kMissingAuthentication:
+      return {"MissingAuthenticationTokenException", e.message, 403};
+    case sigv4::Failure::kIncompleteSignature:
+      return {"IncompleteSignatureException", e.message, 400};
+    case sigv4::Failure::kUnknownAccessKey:
+      return {"UnrecognizedClientException", e.message, 400};
+    case sigv4::Failure::kSignatureMismatch:
+      return {"InvalidSignatureException", e.message, 400};
+    case sigv4::Failure::kExpired:
+      return {"InvalidSignatureException", e.message, 400};
+  }
+  return {"InvalidSignatureException", e.message, 400};
+}
+
+}  // namespace
+
+Dispatcher::Dispatcher(const Credentials& credentials, const Clock& clock,
+                       DispatcherOptions options)
+    : credentials_(credentials), clock_(clock), options_(std::move(options)) {}
+
+void Dispatcher::AddService(wire::ServiceDef def) {
+  auto owned = std::make_unique<wire::ServiceDef>(std::move(def));
+  const wire::ServiceDef* svc = owned.get();
+  if (!svc->model->target_prefix().empty()) by_target_prefix_[svc->model->target_prefix()] = svc;
+  by_signing_name_[svc->name] = svc;
+  services_.push_back(std::move(owned));
+}
+
+HttpResponse Dispatcher::HandleAdmin(const HttpRequest& req) {
+  HttpResponse resp;
+  std::string_view path = req.Path();
+  resp.log_operation = std::string(path);
+  if (path == "/_groundcrew/health") {
+    resp.body = R"({"status":"ok"})";
+    return resp;
+  }
+  if ((path == "/_groundcrew/reset" || path == "/moto-api/reset") && options_.dev &&
+      req.method == "POST") {
+    Status st = options_.reset ? options_.reset() : Status(Ok{});
+    if (!st.ok()) {
+      resp.status = 500;
+      resp.body = Json{{"message", st.error().message}}.dump();
+      return resp;
+    }
+    resp.body = R"({"status":"ok"})";
+    return resp;
+  }
+  resp.status = 404;
+  resp.body = R"({"message":"Not Found"})";
+  return resp;
+}
+
+HttpResponse Dispatcher::Handle(HttpRequest& req) {
+  std::string_view path = req.Path();
+  if (StartsWith(path, "/_groundcrew/") || StartsWith(path, "/moto-api/")) return HandleAdmin(req);
+  const std::string request_id = crypto::Uuid4();
+
+  // 1. Protocol, service and operation: X-Amz-Target for JSON protocols, Action for query.
+  Protocol proto;
+  const wire::ServiceDef* svc = nullptr;
+  std::string op_name;
+  std::vector<std::pair<std::string, std::string>> params;
+  std::string_view target = req.Header("X-Amz-Target");
+  if (!target.empty()) {
+    size_t dot = target.rfind('.');
+    std::string prefix(target.substr(0, dot == std::string_view::npos ? 0 : dot));
+    op_name = dot == std::string_view::npos ? std::string() : std::string(target.substr(dot + 1));
+    auto it = by_target_prefix_.find(prefix);
+    if (it == by_target_prefix_.end()) {
+      return ErrorResponse(proto, {"UnknownOperationException", "", 400}, request_id,
+                           std::string(target));
+    }
+    svc = it->second;
+    proto.json_version = svc->model->json_version();
+  } else {
+    proto.json = false;
+    auto q = wire::ParseFormUrlEncoded(req.Query());
+    if (!q.ok()) return ErrorResponse(proto, q.take_error(), request_id, "");
+    params = std::move(*q);
+    if (req.method == "POST" &&
+        StartsWith(req.Header("Content-Type"), "application/x-www-form-urlencoded")) {
+      auto b = wire::ParseFormUrlEncoded(req.body);
+      if (!b.ok()) return ErrorResponse(proto, b.take_error(), request_id, "");
+      for (auto& kv : *b) params.push_back(std::move(kv));
+    }
+    for (const auto& [k, v] : params) {
+      if (k == "Action") op_name = v;
+    }
+    std::string scope_service = ScopeService(req, params);
+    auto it = by_signing_name_.find(scope_service);
+    if (it != by_signing_name_.end()) svc = it->second;
+    if (svc == nullptr) {
+      // No usable credential scope: the signature check below reports what is missing.
+      sigv4::Request probe{req.method, req.target, req.headers, {}};
+      auto v = sigv4::Verify(
+          probe, [](std::string_view) { return std::optional<std::string>(); },
+          {clock_.NowMillis(), 300, false});
+      if (auto* e = std::get_if<sigv4::Error>(&v)) {
+        return ErrorResponse(proto, SigV4Error(*e), request_id, op_name);
+      }
+      return ErrorResponse(proto, {"InvalidAction", "Unknown service: " + scope_service, 400},
+                           request_id, op_name);
+    }
+    if (op_name.empty()) {
+      return ErrorResponse(proto, {"MissingAction", "Missing Action", 400}, request_id, "");
+    }
+  }
+  proto.model = svc->model;
+  const std::string log_op = svc->name + "." + op_name;
+
+  // 2. SigV4 on every request.
+  std::optional<Principal> principal;
+  sigv4::Request sreq{std::move(req.method), std::move(req.target), std::move(req.headers),
+                      std::move(req.body)};
+  auto verified = sigv4::Verify(
+      sreq,
+      [&](std::string_view key) -> std::optional<std::string> {
+        principal = credentials_.Lookup(key);
+        if (!principal) return std::nullopt;
+        return principal->secret_access_key;
+      },
+      {clock_.NowMillis(), 300, false});
+  if (auto* e = std::get_if<sigv4::Error>(&verified)) {
+    AwsError err = SigV4Error(*e);
+    if (!proto.json && e->failure == sigv4::Failure::kExpired) err.code = "RequestExpired";
+    return ErrorResponse(proto, std::move(err), request_id, log_op);
+  }
+  const auto& identity = std::get<sigv4::Identity>(verified);
+  if (identity.service != svc->name) {
+    return ErrorResponse(proto,
+                         {"InvalidSignatureException",
+                          fmt::format("Credential should be scoped to correct service: '{}'. ",
+                                      svc->name),
+                          400},
+                         request_id, log_op);
+  }
+
+  // 3. The operation.
+  const model::Operation* op = svc->model->FindOperation(op_name);
+  auto handler = svc->operations.find(op_name);
+  if (op == nullptr || handler == svc->operations.end()) {
+    AwsError err = proto.json ? AwsError{"UnknownOperationException", "", 400}
+                              : AwsError{"InvalidAction",
+                                         fmt::format("The action {} is not valid for this web "
+                                                     "service.",
+                                                     op_name),
+                                         400};
+    return ErrorResponse(proto, std::move(err), request_id, log_op);
+  }
+  if (principal->is_node && svc->node_operations.count(op_name) == 0) {
+    return ErrorResponse(proto,
+                         {"AccessDeniedException",
+                          fmt::format("User: {} is not authorized to perform: {}:{}",
+                                      principal->arn, svc->name, op_name),
+                          400},
+                         request_id, log_op);
+  }
+
+  // 4. Decode and validate the input against the model.
+  Json input;
+  if (proto.json) {
+    if (sreq.body.empty()) {
+      input = Json::object();
+    } else {
+      input = Json::parse(sreq.body, nullptr, false);
+      if (input.is_discarded() || !input.is_object()) {
+        return ErrorResponse(proto, {"SerializationException", "", 400}, request_id, log_op);
+      }
+    }
+  } else {
+    auto decoded = wire::DecodeQueryInput(*svc->model, *op, params);
+    if (!decoded.ok()) return ErrorResponse(proto, decoded.take_error(), request_id, log_op);
+    input = std::move(*decoded);
+  }
+  if (Status st = wire::ValidateInput(*svc->model, *op, input); !st.ok()) {
+    return ErrorResponse(proto, st.take_error(), request_id, log_op);
+  }
+
+  // 5. Call.
+  wire::CallContext ctx;
+  ctx.account_id = principal->account_id;
+  ctx.region = identity.region;
+  ctx.access_key_id = identity.access_key_id;
+  ctx.caller_arn = principal->arn;
+  ctx.caller_user_id = principal->user_id;
+  ctx.is_node = principal->is_node;
+  ctx.request_id = request_id;
+  ctx.now_millis = clock_.NowMillis();
+  std::string host;
+  for (const auto& [k, v] : sreq.headers) {
+    if (k.size() == 4 && strncasecmp(k.c_str(), "host", 4) == 0) host = v;
+  }
+  ctx.endpoint = fmt::format("{}://{}", req.tls ? "https" : "http", host);
+  Result<Json> out = Json::object();
+  try {
+    out = handler->second(ctx, input);
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "internal error in {}: {}\n", log_op, e.what());
+    out = AwsError::Internal("An internal error occurred.");
+  }
+  if (!out.ok()) return ErrorResponse(proto, out.take_error(), request_id, log_op);
+
+  // 6. Encode.
+  HttpResponse resp;
+  resp.request_id = request_id;
+  resp.log_operation = log_op;
+  resp.headers.emplace_back("x-amzn-RequestId", request_id);
+  if (proto.json) {
+    resp.content_type = "application/x-amz-json-" + proto.json_version;
+    resp.body = out->dump(-1, ' ', false, Json::error_handler_t::replace);
+  } else {
+    resp.content_type = "text/xml";
+    resp.body = wire::EncodeQueryResponse(*svc->model, *op, *out, request_id);
+  }
+  return resp;
+}
+
+}  // namespace gc::server

@@ -1,0 +1,45 @@
+// Dispatcher: turns one HTTP request into one service call — routing (X-Amz-Target or Action),
+// SigV4 verification, protocol decoding, model validation, the handler, and the protocol's
+// response or error shape. Thread-safe after all services are added.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "common/clock.h"
+#include "server/credentials.h"
+#include "wire/http_types.h"
+#include "wire/service.h"
+
+namespace gc::server {
+
+struct DispatcherOptions {
+  bool dev = false;                // enables POST /_groundcrew/reset and /moto-api/reset
+  std::function<Status()> reset;  // empties all state (dev only)
+};
+
+class Dispatcher {
+ public:
+  Dispatcher(const Credentials& credentials, const Clock& clock, DispatcherOptions options);
+
+  // Adds a service before serving. The ServiceDef's model must outlive the dispatcher.
+  void AddService(wire::ServiceDef def);
+
+  wire::HttpResponse Handle(wire::HttpRequest& req);
+
+ private:
+  struct Route;
+  wire::HttpResponse HandleAdmin(const wire::HttpRequest& req);
+
+  const Credentials& credentials_;
+  const Clock& clock_;
+  DispatcherOptions options_;
+  std::vector<std::unique_ptr<wire::ServiceDef>> services_;
+  std::unordered_map<std::string, const wire::ServiceDef*> by_target_prefix_;  // JSON protocols
+  std::unordered_map<std::string, const wire::ServiceDef*> by_signing_name_;
+};
+
+}  // namespace gc::server

@@ -1,0 +1,51 @@
+// HttpServer: HTTP/1.1 (keep-alive) and HTTPS server on Boost.Asio/Beast. One io_context run by
+// several threads; handlers run on those threads and may block on the store. Thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "common/status.h"
+#include "wire/http_types.h"
+
+namespace gc::wire {
+
+struct HttpServerOptions {
+  std::string host = "127.0.0.1";
+  uint16_t port = 4566;  // 0 picks a free port
+  int threads = 0;       // 0: 4 per core, at least 4
+  uint64_t body_limit = 8 * 1024 * 1024;
+  std::string tls_cert_file;  // PEM; TLS when both are set
+  std::string tls_key_file;
+  bool access_log = true;  // one JSON line per request on stderr
+  int shutdown_grace_seconds = 10;
+};
+
+using HttpHandler = std::function<HttpResponse(HttpRequest&)>;
+
+class HttpServer {
+ public:
+  HttpServer(HttpServerOptions options, HttpHandler handler);
+  ~HttpServer();
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // Binds and starts the worker threads. Returns the bound port, or an error (address in use,
+  // bad TLS files).
+  Result<uint16_t> Start();
+  // Blocks until the server has stopped (after Shutdown or SIGTERM/SIGINT when enabled).
+  void Wait();
+  // Stops accepting; in-flight requests finish, idle connections close; then the threads end.
+  void Shutdown();
+  // Makes SIGTERM and SIGINT call Shutdown().
+  void HandleSignals();
+  bool tls() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace gc::wire

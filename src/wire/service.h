@@ -1,0 +1,46 @@
+// Service: what a service module gives the dispatcher — its botocore model and one handler per
+// operation. Handlers receive validated input as JSON (member names as in the model; timestamps as
+// epoch seconds; blobs as base64) and return the output document or an AwsError. Handlers must be
+// thread-safe: the dispatcher calls them from several threads at once.
+#pragma once
+
+#include <nlohmann/json_fwd.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <unordered_map>
+
+#include "common/status.h"
+
+namespace gc::model {
+class ServiceModel;
+}
+
+namespace gc::wire {
+
+// Who is calling and where: filled by the dispatcher from the verified SigV4 identity.
+struct CallContext {
+  std::string account_id;
+  std::string region;
+  std::string access_key_id;
+  std::string caller_arn;      // arn:aws:iam::123456789012:root, or the node's ARN
+  std::string caller_user_id;  // the account id for root, the node id for a node
+  bool is_node = false;        // a managed node's own credentials, not the operator's
+  std::string request_id;
+  std::string endpoint;  // "http://127.0.0.1:4566" as the client addressed us
+  int64_t now_millis = 0;
+};
+
+using OperationHandler =
+    std::function<Result<nlohmann::json>(const CallContext&, const nlohmann::json& input)>;
+
+struct ServiceDef {
+  std::string name;  // the SigV4 signing name: "ssm", "sts", ...
+  const model::ServiceModel* model = nullptr;
+  std::unordered_map<std::string, OperationHandler> operations;
+  // Operations a node's credentials may call (the agent-facing ones); all others need the operator.
+  std::unordered_map<std::string, bool> node_operations;
+};
+
+}  // namespace gc::wire
