@@ -5,10 +5,9 @@ set -euo pipefail
 pkgs=(g++ cmake ninja-build ccache pkg-config libboost-dev libssl-dev libsqlite3-dev libpq-dev
       nlohmann-json3-dev libfmt-dev libcli11-dev libgtest-dev libbenchmark-dev)
 if [[ "${1:-}" == "--test" ]]; then
-  pkgs+=(postgresql clang libclang-rt-14-dev nginx-light python3 openssl)
-  # The AWS CLI and boto3: use the machine's if present, else Debian's packages.
-  command -v aws >/dev/null 2>&1 || pkgs+=(awscli)
-  python3 -c 'import boto3' >/dev/null 2>&1 || pkgs+=(python3-boto3)
+  # Debian's AWS CLI and boto3 are always installed: the end-to-end suites run with them as well
+  # as with whatever newer clients the machine has on PATH.
+  pkgs+=(postgresql clang libclang-rt-14-dev nginx-light python3 openssl awscli python3-boto3)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

@@ -143,6 +143,13 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     req.remote = remote_;
     req.tls = !std::is_same_v<Stream, beast::tcp_stream>;
     bool keep_alive = msg.keep_alive() && !shared_.stopping;
+    // The handler may take the request apart; keep what the access log needs.
+    std::string log_method, log_path;
+    size_t bytes_in = req.body.size();
+    if (shared_.options.access_log) {
+      log_method = req.method;
+      log_path = std::string(req.Path());
+    }
 
     HttpResponse resp;
     try {
@@ -175,8 +182,8 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
           "\"status\":{},\"error\":\"{}\",\"ms\":{:.3f},\"bytes_in\":{},\"bytes_out\":{},"
           "\"request_id\":\"{}\"}}\n",
           epoch_ms / 1000, static_cast<int>(epoch_ms % 1000), JsonEscape(remote_),
-          JsonEscape(req.method), JsonEscape(req.Path()), JsonEscape(resp.log_operation),
-          resp.status, JsonEscape(resp.log_error), ms, req.body.size(), res->body().size(),
+          JsonEscape(log_method), JsonEscape(log_path), JsonEscape(resp.log_operation),
+          resp.status, JsonEscape(resp.log_error), ms, bytes_in, res->body().size(),
           resp.request_id);
       fwrite(line.data(), 1, line.size(), stderr);
     }

@@ -5,6 +5,8 @@ Environment:
   GC_BIN_DIR  folder with groundcrewd and groundcrew (default: build/bin beside this repo)
   GC_STORE    "sqlite" (default) or "postgres": the latter starts a throwaway PostgreSQL server
               with src/store/pg_test_server.sh and passes --store to groundcrewd.
+  GC_AWS_CLI  the AWS CLI to run (default: `aws` on PATH; CTest also runs the suites with
+              Debian's /usr/bin/aws under Debian's /usr/bin/python3 and its python3-boto3).
 """
 import json
 import os
@@ -114,7 +116,7 @@ class Server:
     def cli(self, *args, check=True):
         """Runs the real AWS CLI; returns parsed JSON output (or None). Raises on failure when
         check, else returns (returncode, stdout, stderr)."""
-        cmd = ["aws", "--endpoint-url", self.endpoint, "--output", "json"] + list(args)
+        cmd = [os.environ.get("GC_AWS_CLI", "aws"), "--endpoint-url", self.endpoint, "--output", "json"] + list(args)
         out = subprocess.run(cmd, env=self.env(), capture_output=True, text=True, timeout=60)
         if not check:
             return out.returncode, out.stdout, out.stderr
