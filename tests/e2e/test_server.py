@@ -154,6 +154,23 @@ class AuthAndProtocolTest(harness.ServerTestCase):
         self.assertEqual(status, 403)
         self.assertIn(b"MissingAuthenticationToken", body)
 
+    def test_presigned_query_string(self):
+        import botocore.auth
+        creds = botocore.credentials.Credentials(self.server.access_key, self.server.secret_key)
+        req = botocore.awsrequest.AWSRequest(
+            method="GET",
+            url=self.server.endpoint + "/?Action=GetCallerIdentity&Version=2011-06-15")
+        botocore.auth.SigV4QueryAuth(creds, "sts", "us-east-1", expires=60).add_auth(req)
+        url = req.prepare().url
+        with urllib.request.urlopen(url, timeout=10) as r:
+            body = r.read()
+        self.assertIn(b"<Account>123456789012</Account>", body)
+        # The same URL with a changed parameter is refused.
+        bad = url.replace("Version=2011-06-15", "Version=2011-06-16")
+        with self.assertRaises(urllib.error.HTTPError) as c:
+            urllib.request.urlopen(bad, timeout=10)
+        self.assertIn(b"SignatureDoesNotMatch", c.exception.read())
+
     def test_reset(self):
         ssm = self.server.client("ssm")
         ssm.put_parameter(Name="/gone", Value="1", Type="String")
@@ -214,7 +231,8 @@ class ServerLifecycleTest(unittest.TestCase):
             self.assertEqual(c.get_parameter(Name="/tls")["Parameter"]["Value"], "secure")
             env = s.env()
             env["AWS_CA_BUNDLE"] = ca
-            out = subprocess.run(["aws", "--endpoint-url", s.endpoint, "ssm", "get-parameter",
+            out = subprocess.run([os.environ.get("GC_AWS_CLI", "aws"), "--endpoint-url",
+                                  s.endpoint, "ssm", "get-parameter",
                                   "--name", "/tls", "--output", "json"], env=env,
                                  capture_output=True, text=True)
             self.assertEqual(out.returncode, 0, out.stderr)
