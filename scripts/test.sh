@@ -5,18 +5,20 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh --test
-export CCACHE_DIR="${CCACHE_DIR:-$PWD/.cache/ccache}"
+
+echo "== checked-in models match the installed botocore (skipped when its version differs)"
+python3 tools/trim_model.py --check
 
 echo "== release build and all tests"
 cmake --preset release >/dev/null
 cmake --build --preset release
 ctest --test-dir build --output-on-failure --timeout 600
 
-echo "== sanitizer build (ASan + UBSan): unit tests"
+echo "== sanitizer build (ASan + UBSan): unit tests, and the e2e suites against a sanitized server"
 cmake --preset asan >/dev/null
-cmake --build --preset asan
-ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-  ctest --test-dir build-asan --output-on-failure -L unit --timeout 600
+cmake --build --preset asan --target unit_tests groundcrewd groundcrew
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --test-dir build-asan --output-on-failure -E 'postgres|debian' --timeout 900
 
 echo "== fuzzers (${GC_FUZZ_SECONDS:-60} s each)"
 cmake --preset fuzz >/dev/null
