@@ -106,8 +106,8 @@ int RunServer(AppOptions opt) {
   hopt.tls_cert_file = opt.tls_cert;
   hopt.tls_key_file = opt.tls_key;
   hopt.access_log = opt.access_log;
-  wire::HttpServer server(hopt, [&dispatcher](wire::HttpRequest& req) {
-    return dispatcher.Handle(req);
+  wire::HttpServer server(hopt, [&dispatcher](wire::HttpRequest& req, wire::Responder respond) {
+    dispatcher.Handle(req, respond);
   });
   server.HandleSignals();
   auto port = server.Start();

@@ -92,6 +92,15 @@ AwsError SigV4Error(const sigv4::Error& e) {
 
 }  // namespace
 
+struct Dispatcher::Call {
+  Protocol proto;
+  const wire::ServiceDef* svc = nullptr;
+  const model::Operation* op = nullptr;
+  std::string log_op;
+  wire::CallContext ctx;
+  Json input;
+};
+
 Dispatcher::Dispatcher(const Credentials& credentials, const Clock& clock,
                        DispatcherOptions options)
     : credentials_(credentials), clock_(clock), options_(std::move(options)) {}
@@ -128,9 +137,56 @@ HttpResponse Dispatcher::HandleAdmin(const HttpRequest& req) {
   return resp;
 }
 
-HttpResponse Dispatcher::Handle(HttpRequest& req) {
+namespace {
+
+// Step 6: the protocol's success response.
+HttpResponse Encode(const Protocol& proto, const model::Operation& op, const Json& out,
+                    const std::string& request_id, const std::string& log_op) {
+  HttpResponse resp;
+  resp.request_id = request_id;
+  resp.log_operation = log_op;
+  resp.headers.emplace_back("x-amzn-RequestId", request_id);
+  if (proto.json) {
+    resp.content_type = "application/x-amz-json-" + proto.json_version;
+    resp.body = out.dump(-1, ' ', false, Json::error_handler_t::replace);
+  } else {
+    resp.content_type = "text/xml";
+    resp.body = wire::EncodeQueryResponse(*proto.model, op, out, request_id);
+  }
+  return resp;
+}
+
+}  // namespace
+
+void Dispatcher::Handle(HttpRequest& req, const wire::Responder& respond) {
   std::string_view path = req.Path();
-  if (StartsWith(path, "/_groundcrew/") || StartsWith(path, "/moto-api/")) return HandleAdmin(req);
+  if (StartsWith(path, "/_groundcrew/") || StartsWith(path, "/moto-api/")) {
+    return respond(HandleAdmin(req));
+  }
+  auto prepared = Prepare(req);
+  if (auto* resp = std::get_if<HttpResponse>(&prepared)) return respond(std::move(*resp));
+  auto call = std::make_shared<Call>(std::move(std::get<Call>(prepared)));
+  const std::string& op_name = call->op->name;
+  auto finish = [call, respond](Result<Json> out) {
+    if (!out.ok()) {
+      return respond(ErrorResponse(call->proto, out.take_error(), call->ctx.request_id,
+                                   call->log_op));
+    }
+    respond(Encode(call->proto, *call->op, *out, call->ctx.request_id, call->log_op));
+  };
+  try {
+    if (auto async = call->svc->async_operations.find(op_name);
+        async != call->svc->async_operations.end()) {
+      return async->second(call->ctx, call->input, finish);
+    }
+    finish(call->svc->operations.at(op_name)(call->ctx, call->input));
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "internal error in {}: {}\n", call->log_op, e.what());
+    finish(AwsError::Internal("An internal error occurred."));
+  }
+}
+
+std::variant<Dispatcher::Call, HttpResponse> Dispatcher::Prepare(HttpRequest& req) {
   const std::string request_id = crypto::Uuid4();
 
   // 1. Protocol, service and operation: X-Amz-Target for JSON protocols, Action for query.
@@ -215,8 +271,9 @@ HttpResponse Dispatcher::Handle(HttpRequest& req) {
 
   // 3. The operation.
   const model::Operation* op = svc->model->FindOperation(op_name);
-  auto handler = svc->operations.find(op_name);
-  if (op == nullptr || handler == svc->operations.end()) {
+  bool implemented =
+      svc->operations.count(op_name) > 0 || svc->async_operations.count(op_name) > 0;
+  if (op == nullptr || !implemented) {
     AwsError err = proto.json ? AwsError{"UnknownOperationException", "", 400}
                               : AwsError{"InvalidAction",
                                          fmt::format("The action {} is not valid for this web "
@@ -254,8 +311,14 @@ HttpResponse Dispatcher::Handle(HttpRequest& req) {
     return ErrorResponse(proto, st.take_error(), request_id, log_op);
   }
 
-  // 5. Call.
-  wire::CallContext ctx;
+  // 5. The call to make.
+  Call call;
+  call.proto = proto;
+  call.svc = svc;
+  call.op = op;
+  call.log_op = log_op;
+  call.input = std::move(input);
+  wire::CallContext& ctx = call.ctx;
   ctx.account_id = principal->account_id;
   ctx.region = identity.region;
   ctx.access_key_id = identity.access_key_id;
@@ -269,28 +332,7 @@ HttpResponse Dispatcher::Handle(HttpRequest& req) {
     if (k.size() == 4 && strncasecmp(k.c_str(), "host", 4) == 0) host = v;
   }
   ctx.endpoint = fmt::format("{}://{}", req.tls ? "https" : "http", host);
-  Result<Json> out = Json::object();
-  try {
-    out = handler->second(ctx, input);
-  } catch (const std::exception& e) {
-    fmt::print(stderr, "internal error in {}: {}\n", log_op, e.what());
-    out = AwsError::Internal("An internal error occurred.");
-  }
-  if (!out.ok()) return ErrorResponse(proto, out.take_error(), request_id, log_op);
-
-  // 6. Encode.
-  HttpResponse resp;
-  resp.request_id = request_id;
-  resp.log_operation = log_op;
-  resp.headers.emplace_back("x-amzn-RequestId", request_id);
-  if (proto.json) {
-    resp.content_type = "application/x-amz-json-" + proto.json_version;
-    resp.body = out->dump(-1, ' ', false, Json::error_handler_t::replace);
-  } else {
-    resp.content_type = "text/xml";
-    resp.body = wire::EncodeQueryResponse(*svc->model, *op, *out, request_id);
-  }
-  return resp;
+  return call;
 }
 
 }  // namespace gc::server

@@ -7,10 +7,12 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <variant>
 #include <vector>
 
 #include "common/clock.h"
 #include "server/credentials.h"
+#include "wire/http_server.h"
 #include "wire/http_types.h"
 #include "wire/service.h"
 
@@ -28,10 +30,13 @@ class Dispatcher {
   // Adds a service before serving. The ServiceDef's model must outlive the dispatcher.
   void AddService(wire::ServiceDef def);
 
-  wire::HttpResponse Handle(wire::HttpRequest& req);
+  // Answers through `respond`, at once or (async operations) later.
+  void Handle(wire::HttpRequest& req, const wire::Responder& respond);
 
  private:
-  struct Route;
+  struct Call;
+  // Steps 1-5 (route, authenticate, decode, validate): the call to make, or the error response.
+  std::variant<Call, wire::HttpResponse> Prepare(wire::HttpRequest& req);
   wire::HttpResponse HandleAdmin(const wire::HttpRequest& req);
 
   const Credentials& credentials_;

@@ -151,23 +151,45 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
       log_path = std::string(req.Path());
     }
 
-    HttpResponse resp;
+    // The handler answers through `respond`, now or later (long polls), from any thread; the
+    // response is written on this connection's strand.
+    auto responded = std::make_shared<std::atomic<bool>>(false);
+    unsigned version = msg.version();
+    Responder respond = [self = this->shared_from_this(), responded, version, keep_alive, start,
+                         bytes_in, log_method = std::move(log_method),
+                         log_path = std::move(log_path)](HttpResponse resp) mutable {
+      if (responded->exchange(true)) return;
+      auto executor = beast::get_lowest_layer(self->stream_).get_executor();
+      asio::dispatch(executor, [self, resp = std::move(resp), version, keep_alive, start, bytes_in,
+                                log_method = std::move(log_method),
+                                log_path = std::move(log_path)]() mutable {
+        self->Respond(std::move(resp), version, keep_alive, start, bytes_in, log_method,
+                      log_path);
+      });
+    };
     try {
-      resp = shared_.handler(req);
+      shared_.handler(req, respond);
     } catch (const std::exception& e) {
+      HttpResponse resp;
       resp.status = 500;
       resp.body = fmt::format("{{\"__type\":\"InternalFailure\",\"message\":\"{}\"}}",
                               JsonEscape(e.what()));
       resp.log_error = "InternalFailure";
+      respond(std::move(resp));
     }
+  }
+
+  void Respond(HttpResponse resp, unsigned version, bool keep_alive,
+               std::chrono::steady_clock::time_point start, size_t bytes_in,
+               const std::string& log_method, const std::string& log_path) {
     auto res = std::make_shared<http::response<http::string_body>>();
-    res->version(msg.version());
+    res->version(version);
     res->result(static_cast<unsigned>(resp.status));
     res->set(http::field::server, "groundcrewd");
     res->set(http::field::content_type, resp.content_type);
     for (auto& [k, v] : resp.headers) res->insert(k, v);
     res->body() = std::move(resp.body);
-    res->keep_alive(keep_alive);
+    res->keep_alive(keep_alive && !shared_.stopping);
     res->prepare_payload();
 
     if (shared_.options.access_log) {
@@ -338,6 +360,7 @@ void HttpServer::Shutdown() {
     beast::error_code ec;
     if (impl_->acceptor) impl_->acceptor->close(ec);
     if (impl_->signals) impl_->signals->cancel(ec);
+    if (impl_->shared.options.on_shutdown) impl_->shared.options.on_shutdown();
     {
       std::lock_guard lock(impl_->shared.mu);
       for (SessionBase* s : impl_->shared.sessions) s->CloseIfIdle();

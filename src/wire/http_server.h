@@ -1,5 +1,6 @@
 // HttpServer: HTTP/1.1 (keep-alive) and HTTPS server on Boost.Asio/Beast. One io_context run by
-// several threads; handlers run on those threads and may block on the store. Thread-safe.
+// several threads; handlers run on those threads and may block on the store, or answer later
+// through their Responder (long polls hold no thread). Thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -20,10 +21,17 @@ struct HttpServerOptions {
   std::string tls_cert_file;  // PEM; TLS when both are set
   std::string tls_key_file;
   bool access_log = true;  // one JSON line per request on stderr
-  int shutdown_grace_seconds = 10;
+  int shutdown_grace_seconds = 25;
+  // Called once when shutdown begins, before waiting for in-flight requests: services answer
+  // their long polls early here.
+  std::function<void()> on_shutdown;
 };
 
-using HttpHandler = std::function<HttpResponse(HttpRequest&)>;
+// Answers one request; call exactly once (later calls are ignored), from any thread.
+using Responder = std::function<void(HttpResponse)>;
+// Handles a request: answers now or later (long polls) through the Responder. May throw: the
+// server then answers 500 InternalFailure.
+using HttpHandler = std::function<void(HttpRequest&, Responder)>;
 
 class HttpServer {
  public:

@@ -35,10 +35,16 @@ struct CallContext {
 using OperationHandler =
     std::function<Result<nlohmann::json>(const CallContext&, const nlohmann::json& input)>;
 
+// An operation that may answer later (long polls): it calls `done` exactly once, from any thread.
+using Done = std::function<void(Result<nlohmann::json>)>;
+using AsyncOperationHandler =
+    std::function<void(const CallContext&, const nlohmann::json& input, Done done)>;
+
 struct ServiceDef {
   std::string name;  // the SigV4 signing name: "ssm", "sts", ...
   const model::ServiceModel* model = nullptr;
   std::unordered_map<std::string, OperationHandler> operations;
+  std::unordered_map<std::string, AsyncOperationHandler> async_operations;
   // Operations a node's credentials may call (the agent-facing ones); all others need the operator.
   std::unordered_map<std::string, bool> node_operations;
 };
