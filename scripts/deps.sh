@@ -3,11 +3,13 @@
 # Usage: scripts/deps.sh [--test]   (--test adds what the test suite and benchmarks need)
 set -euo pipefail
 pkgs=(g++ cmake ninja-build ccache pkg-config libboost-dev libssl-dev libsqlite3-dev libpq-dev
-      nlohmann-json3-dev libfmt-dev libcli11-dev libgtest-dev libbenchmark-dev)
+      nlohmann-json3-dev libfmt-dev libcli11-dev libgtest-dev libbenchmark-dev
+      libcurl4-openssl-dev)
 if [[ "${1:-}" == "--test" ]]; then
   # Debian's AWS CLI and boto3 are always installed: the end-to-end suites run with them as well
   # as with whatever newer clients the machine has on PATH.
-  pkgs+=(postgresql clang libclang-rt-14-dev nginx-light python3 openssl awscli python3-boto3)
+  pkgs+=(postgresql clang libclang-rt-14-dev nginx-light python3 openssl awscli python3-boto3
+        python3-aiosmtpd python3-cryptography)
 fi
 missing=()
 for p in "${pkgs[@]}"; do
