@@ -187,7 +187,7 @@ void Dispatcher::Handle(HttpRequest& req, const wire::Responder& respond) {
 }
 
 std::variant<Dispatcher::Call, HttpResponse> Dispatcher::Prepare(HttpRequest& req) {
-  const std::string request_id = crypto::Uuid4();
+  const std::string request_id = crypto::FastUuid4();
 
   // 1. Protocol, service and operation: X-Amz-Target for JSON protocols, Action for query.
   Protocol proto;
