@@ -87,14 +87,18 @@ class Outbox {
   using Sink = std::function<Status(const Delivery&)>;
   void RegisterSink(const std::string& kind, Sink sink);
 
+  // Starts options.workers delivery threads (no-op if running).
   void Start();
+  // Lets the attempts in progress finish and records them, puts claimed deliveries not yet
+  // attempted back (due at once), and joins the threads. Idempotent; Start may follow.
   void Stop();
 
+  // Counters of this Outbox since construction (not persisted).
   struct Stats {
-    int64_t delivered = 0;
-    int64_t failed_attempts = 0;
-    int64_t dead_lettered = 0;
-    int64_t dropped = 0;
+    int64_t delivered = 0;        // successful attempts at the delivery's own endpoint
+    int64_t failed_attempts = 0;  // failed attempts at the delivery's own endpoint
+    int64_t dead_lettered = 0;    // exhausted deliveries accepted by the "sqs" sink
+    int64_t dropped = 0;          // exhausted deliveries without a dead-letter queue, deleted
   };
   Stats stats() const;
 
