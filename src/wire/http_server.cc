@@ -386,7 +386,9 @@ Result<uint16_t> HttpServer::Start() {
   impl_->work.emplace(asio::make_work_guard(impl_->io));
   impl_->Accept();
   int n = opt.threads;
-  if (n <= 0) n = std::max(4, 4 * static_cast<int>(std::thread::hardware_concurrency()));
+  // Two per core: fewer threads hand work between themselves less (reads are faster), more let
+  // durable writes that wait for the disk overlap (and group-commit together).
+  if (n <= 0) n = std::max(2, 2 * static_cast<int>(std::thread::hardware_concurrency()));
   for (int i = 0; i < n; ++i) impl_->threads.emplace_back([this] { impl_->io.run(); });
   return port;
 }
