@@ -18,7 +18,17 @@ int main(int argc, char** argv) {
   app.add_option("--tls-key", opt.tls_key, "PEM private key for HTTPS");
   app.add_flag("--tls-self-signed", opt.tls_self_signed,
                "make a local CA and server certificate in the data directory and serve HTTPS");
-  app.add_option("--threads", opt.threads, "worker threads (default 4 per core)");
+  app.add_option("--threads", opt.threads, "worker threads (default 2 per core)");
+  app.add_option("--smtp-relay", opt.smtp_relay, "SMTP relay HOST:PORT for email deliveries");
+  app.add_flag("--smtp-starttls", opt.smtp_starttls, "require STARTTLS with the SMTP relay");
+  app.add_option("--smtp-user", opt.smtp_user, "SMTP AUTH user name");
+  app.add_option("--smtp-password-file", opt.smtp_password_file, "file holding the SMTP password");
+  app.add_option("--smtp-from", opt.smtp_from, "From address of email deliveries")
+      ->capture_default_str();
+  app.add_option("--delivery-workers", opt.delivery_workers, "delivery threads")
+      ->capture_default_str();
+  app.add_option("--delivery-ca-file", opt.delivery_ca_file,
+                 "extra CA certificates (PEM) to trust for https subscribers");
   bool no_access_log = false;
   app.add_flag("--no-access-log", no_access_log, "do not write the per-request access log");
   CLI11_PARSE(app, argc, argv);

@@ -238,8 +238,9 @@ struct Outbox::Impl {
     for (char ch : seed) s64 = (s64 << 8) | static_cast<unsigned char>(ch);
     rng.seed(s64);
     select_sql = std::string("SELECT ") + kColumns +
-                 " FROM delivery_outbox WHERE next_attempt_at <= ? ORDER BY next_attempt_at "
-                 "LIMIT ?" +
+                 " FROM delivery_outbox WHERE next_attempt_at <= ? AND (ordering_key = '' OR id = "
+                 "(SELECT MIN(o2.id) FROM delivery_outbox o2 WHERE o2.ordering_key = "
+                 "delivery_outbox.ordering_key)) ORDER BY next_attempt_at, id LIMIT ?" +
                  (postgres ? " FOR UPDATE SKIP LOCKED" : "");
     claim_sql = "UPDATE delivery_outbox SET next_attempt_at = ?, claim_token = ? WHERE id IN " +
                 Placeholders(kClaimBatch);
@@ -615,6 +616,10 @@ std::vector<store::Migration> Outbox::Migrations() {
        " last_error TEXT NOT NULL"
        ");"
        "CREATE INDEX delivery_outbox_due ON delivery_outbox (next_attempt_at)"},
+      // FIFO: deliveries that share an ordering key go one at a time, in id order.
+      {"delivery.outbox", 2,
+       "ALTER TABLE delivery_outbox ADD COLUMN ordering_key TEXT NOT NULL DEFAULT '';"
+       "CREATE INDEX delivery_outbox_ordering ON delivery_outbox (ordering_key, id)"},
   };
 }
 
@@ -637,7 +642,8 @@ Status Outbox::Enqueue(store::Tx& tx, const std::vector<Delivery>& deliveries) {
                                           d.region,
                                           d.source,
                                           now,
-                                          now};
+                                          now,
+                                          d.ordering_key};
       // Ids are time-ordered (index pages stay local); a clash with another process's id is
       // skipped by ON CONFLICT without aborting the caller's transaction, and tried again.
       for (int tries = 0;; ++tries) {
@@ -645,8 +651,8 @@ Status Outbox::Enqueue(store::Tx& tx, const std::vector<Delivery>& deliveries) {
         auto r = tx.Exec(
             "INSERT INTO delivery_outbox (id, headers, extra, retry, state, kind, endpoint, body, "
             "subject, dead_letter_arn, account, region, source, next_attempt_at, created_at, "
-            "attempts, claim_token, last_error) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, NULL, '') "
+            "ordering_key, attempts, claim_token, last_error) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, NULL, '') "
             "ON CONFLICT (id) DO NOTHING",
             params);
         if (!r) return r.take_error();

@@ -50,6 +50,9 @@ struct Delivery {
   std::string account;
   std::string region;
   std::string source;  // what produced it (a subscription ARN), for logs
+  // Deliveries with the same non-empty key are made one at a time, in the order enqueued (a
+  // FIFO topic's message group to one subscription); a failing one holds the rest back.
+  std::string ordering_key;
 };
 
 struct SmtpOptions {

@@ -1330,6 +1330,10 @@ TEST_P(OutboxStoreTest, BurstArrivesCompletely) {
 
 // Two outboxes on two connections to one database, as two groundcrewd processes would be.
 TEST_P(OutboxStoreTest, TwoProcessesShareTheWorkWithoutDuplicates) {
+  // Several servers share one PostgreSQL database. A SQLite file belongs to one server, whose
+  // Start() releases every claim left by a crashed run (see Outbox::Start), so two outboxes on
+  // one SQLite file is not a supported set-up.
+  if (std::string(GetParam()) == "sqlite") GTEST_SKIP() << "one server per SQLite file";
   constexpr int kCount = 1000;
   auto other_store = ts_.Open();
   ASSERT_NE(other_store, nullptr);

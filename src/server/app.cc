@@ -6,12 +6,17 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 
 #include "common/clock.h"
 #include "common/crypto.h"
 #include "server/credentials.h"
 #include "server/dispatcher.h"
 #include "server/tls_certs.h"
+#include "delivery/outbox.h"
+#include "services/sns/message_signing.h"
+#include "services/sns/sns_service.h"
+#include "services/sqs/sqs_service.h"
 #include "services/ssm/ssm_service.h"
 #include "services/sts/sts_service.h"
 #include "store/store.h"
@@ -66,9 +71,47 @@ int RunServer(AppOptions opt) {
     fmt::print(stderr, "groundcrewd: cannot open store {}: {}\n", url, store.error().message);
     return 1;
   }
+  SystemClock clock;
+  delivery::OutboxOptions oopt;
+  oopt.workers = opt.delivery_workers;
+  oopt.ca_file = opt.delivery_ca_file;
+  if (!opt.smtp_relay.empty()) {
+    size_t c = opt.smtp_relay.rfind(':');
+    oopt.smtp.host = opt.smtp_relay.substr(0, c);
+    oopt.smtp.port = c == std::string::npos ? 25 : std::stoi(opt.smtp_relay.substr(c + 1));
+  }
+  oopt.smtp.starttls = opt.smtp_starttls;
+  oopt.smtp.username = opt.smtp_user;
+  oopt.smtp.from = opt.smtp_from;
+  if (!opt.smtp_password_file.empty()) {
+    auto pw = ReadFile(opt.smtp_password_file);
+    if (!pw) {
+      fmt::print(stderr, "groundcrewd: cannot read {}\n", opt.smtp_password_file);
+      return 1;
+    }
+    while (!pw->empty() && (pw->back() == '\n' || pw->back() == '\r')) pw->pop_back();
+    oopt.smtp.password = *pw;
+  }
+  delivery::Outbox outbox(**store, clock, oopt);
+  auto signer = sns::Signer::LoadOrCreate(opt.data_dir + "/sns");
+  if (!signer.ok()) {
+    fmt::print(stderr, "groundcrewd: {}\n", signer.error().message);
+    return 1;
+  }
+
+  sqs::SqsService sqs(**store, clock);
   ssm::SsmService ssm(**store, *param_key);
-  if (Status st = (*store)->Migrate(ssm::SsmService::Migrations()); !st.ok()) {
+  sns::SnsService sns(**store, outbox, **signer, "");
+  std::vector<store::Migration> migrations = ssm::SsmService::Migrations();
+  for (auto& m : delivery::Outbox::Migrations()) migrations.push_back(std::move(m));
+  for (auto& m : sns::SnsService::Migrations()) migrations.push_back(std::move(m));
+  for (auto& m : sqs::SqsService::Migrations()) migrations.push_back(std::move(m));
+  if (Status st = (*store)->Migrate(migrations); !st.ok()) {
     fmt::print(stderr, "groundcrewd: migration failed: {}\n", st.error().message);
+    return 1;
+  }
+  if (Status st = sqs.Start(); !st.ok()) {
+    fmt::print(stderr, "groundcrewd: sqs: {}\n", st.error().message);
     return 1;
   }
 
@@ -84,14 +127,26 @@ int RunServer(AppOptions opt) {
                paths->ca_file);
   }
 
-  SystemClock clock;
   DispatcherOptions dopt;
   dopt.dev = opt.dev;
   store::Store* store_ptr = store->get();
   dopt.reset = [store_ptr] { return store_ptr->Reset(); };
+  // Unauthenticated links in SNS messages (SubscribeURL, UnsubscribeURL, SigningCertURL).
+  dopt.links = [&sns, &clock](const wire::HttpRequest& req) -> std::optional<wire::HttpResponse> {
+    if (req.Path().substr(0, 17) != "/_groundcrew/sns/") return std::nullopt;
+    auto link = sns.HandleLink(req.Path(), req.Query(), clock.NowMillis());
+    wire::HttpResponse resp;
+    resp.status = link.status;
+    resp.content_type = link.content_type;
+    resp.body = std::move(link.body);
+    resp.log_operation = "sns.link";
+    return resp;
+  };
   Dispatcher dispatcher(**creds, clock, dopt);
   dispatcher.AddService(ssm.Definition());
   dispatcher.AddService(sts::MakeStsService());
+  dispatcher.AddService(sns.Definition());
+  dispatcher.AddService(sqs.Definition());
 
   wire::HttpServerOptions hopt;
   size_t colon = opt.listen.rfind(':');
@@ -106,6 +161,7 @@ int RunServer(AppOptions opt) {
   hopt.tls_cert_file = opt.tls_cert;
   hopt.tls_key_file = opt.tls_key;
   hopt.access_log = opt.access_log;
+  hopt.on_shutdown = [&sqs] { sqs.Shutdown(); };  // answers parked long polls
   wire::HttpServer server(hopt, [&dispatcher](wire::HttpRequest& req, wire::Responder respond) {
     dispatcher.Handle(req, respond);
   });
@@ -119,6 +175,17 @@ int RunServer(AppOptions opt) {
   std::string host = hopt.host.find(':') != std::string::npos ? "[" + hopt.host + "]" : hopt.host;
   std::string endpoint = fmt::format("{}://{}:{}", scheme, host, *port);
   (void)WriteFileAtomic(opt.data_dir + "/endpoint", endpoint + "\n", 0600);
+  sns.set_public_endpoint(endpoint);
+  // SNS deliveries to SQS subscriptions and dead-letter queues go to the queue in-process.
+  outbox.RegisterSink("sqs", [&sqs](const delivery::Delivery& d) -> Status {
+    auto sent = sqs.SendToQueueArn(d.endpoint, d.body,
+                                   d.extra.value("MessageAttributes", nlohmann::json::object()),
+                                   d.extra.value("MessageGroupId", ""),
+                                   d.extra.value("MessageDeduplicationId", ""));
+    if (!sent.ok()) return sent.take_error();
+    return Ok{};
+  });
+  outbox.Start();
   double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
                   .count();
   if (hopt.host != "127.0.0.1" && hopt.host != "::1" && hopt.host != "localhost" &&
@@ -135,6 +202,7 @@ int RunServer(AppOptions opt) {
   fmt::print("groundcrewd ready on {}\n", endpoint);
   std::fflush(stdout);
   server.Wait();
+  outbox.Stop();
   fmt::print("groundcrewd: stopped\n");
   return 0;
 }

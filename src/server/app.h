@@ -18,6 +18,14 @@ struct AppOptions {
   bool tls_self_signed = false;
   int threads = 0;
   bool access_log = true;
+  // Email deliveries (SNS email/email-json): the SMTP relay, "HOST:PORT"; empty: none.
+  std::string smtp_relay;
+  bool smtp_starttls = false;
+  std::string smtp_user;
+  std::string smtp_password_file;  // the password is read from this file (mode 0600)
+  std::string smtp_from = "no-reply@groundcrew.local";
+  int delivery_workers = 4;
+  std::string delivery_ca_file;  // extra CA for https subscribers
 };
 
 // The default data directory.

@@ -50,6 +50,7 @@ struct Protocol {
   bool json = true;
   std::string json_version = "1.1";
   const model::ServiceModel* model = nullptr;
+  const wire::ServiceDef* svc = nullptr;  // null until the service is known
 };
 
 HttpResponse ErrorResponse(const Protocol& proto, AwsError err, const std::string& request_id,
@@ -59,12 +60,26 @@ HttpResponse ErrorResponse(const Protocol& proto, AwsError err, const std::strin
   resp.log_operation = op;
   resp.headers.emplace_back("x-amzn-RequestId", request_id);
   if (proto.json) {
+    std::string type = err.code;
+    if (proto.svc != nullptr && proto.model != nullptr && proto.model->aws_query_compatible()) {
+      // The JSON type for the query code, and the query code for botocore to restore.
+      AwsError query = wire::ToQueryError(err);
+      resp.headers.emplace_back("x-amzn-query-error",
+                                query.code + (query.sender_fault ? ";Sender" : ";Receiver"));
+      if (const model::Shape* shape = proto.model->FindError(err.code)) {
+        type = shape->name;
+      } else if (auto it = proto.svc->json_error_types.find(err.code);
+                 it != proto.svc->json_error_types.end()) {
+        type = it->second;
+      }
+    }
     resp.status = err.http_status;
     resp.content_type = "application/x-amz-json-" + proto.json_version;
     resp.log_error = err.code;
-    resp.body = Json{{"__type", err.code}, {"message", err.message}}.dump();
+    resp.body = Json{{"__type", type}, {"message", err.message}}.dump();
   } else {
     err = wire::ToQueryError(std::move(err));
+    if (proto.svc != nullptr && proto.svc->query_error) proto.svc->query_error(err);
     resp.status = err.http_status;
     resp.content_type = "text/xml";
     resp.log_error = err.code;
@@ -120,6 +135,9 @@ HttpResponse Dispatcher::HandleAdmin(const HttpRequest& req) {
   if (path == "/_groundcrew/health") {
     resp.body = R"({"status":"ok"})";
     return resp;
+  }
+  if (options_.links) {
+    if (auto resp = options_.links(req)) return std::move(*resp);
   }
   if ((path == "/_groundcrew/reset" || path == "/moto-api/reset") && options_.dev &&
       req.method == "POST") {
@@ -240,6 +258,8 @@ std::variant<Dispatcher::Call, HttpResponse> Dispatcher::Prepare(HttpRequest& re
     }
   }
   proto.model = svc->model;
+  proto.svc = svc;
+  const std::string path(req.Path());
   const std::string log_op = svc->name + "." + op_name;
 
   // 2. SigV4 on every request.
@@ -291,6 +311,12 @@ std::variant<Dispatcher::Call, HttpResponse> Dispatcher::Prepare(HttpRequest& re
                          request_id, log_op);
   }
 
+  std::string host;
+  for (const auto& [k, v] : sreq.headers) {
+    if (k.size() == 4 && strncasecmp(k.c_str(), "host", 4) == 0) host = v;
+  }
+  const std::string endpoint = fmt::format("{}://{}", req.tls ? "https" : "http", host);
+
   // 4. Decode and validate the input against the model.
   Json input;
   if (proto.json) {
@@ -307,9 +333,29 @@ std::variant<Dispatcher::Call, HttpResponse> Dispatcher::Prepare(HttpRequest& re
     if (!decoded.ok()) return ErrorResponse(proto, decoded.take_error(), request_id, log_op);
     input = std::move(*decoded);
   }
-  if (Status st = wire::ValidateInput(*svc->model, *op, input); !st.ok()) {
-    return ErrorResponse(proto, st.take_error(), request_id, log_op);
+  const std::string& url_member = svc->path_url_member;
+  if (!url_member.empty() && path.size() > 1 && op->input != nullptr &&
+      op->input->FindMember(url_member) != nullptr &&
+      (!input.contains(url_member) || input[url_member].is_null())) {
+    input[url_member] = endpoint + path;
   }
+  if (svc->pre_validate) {
+    if (Status st = svc->pre_validate(op_name, input); !st.ok()) {
+      return ErrorResponse(proto, st.take_error(), request_id, log_op);
+    }
+  }
+  // Members the service validates itself sit out the model check.
+  std::vector<std::pair<std::string, Json>> unvalidated;
+  if (auto it = svc->unvalidated_members.find(op_name); it != svc->unvalidated_members.end()) {
+    for (const std::string& member : it->second) {
+      if (!input.contains(member)) continue;
+      unvalidated.emplace_back(member, std::move(input[member]));
+      input.erase(member);
+    }
+  }
+  Status valid = wire::ValidateInput(*svc->model, *op, input);
+  for (auto& [member, value] : unvalidated) input[member] = std::move(value);
+  if (!valid.ok()) return ErrorResponse(proto, valid.take_error(), request_id, log_op);
 
   // 5. The call to make.
   Call call;
@@ -327,11 +373,7 @@ std::variant<Dispatcher::Call, HttpResponse> Dispatcher::Prepare(HttpRequest& re
   ctx.is_node = principal->is_node;
   ctx.request_id = request_id;
   ctx.now_millis = clock_.NowMillis();
-  std::string host;
-  for (const auto& [k, v] : sreq.headers) {
-    if (k.size() == 4 && strncasecmp(k.c_str(), "host", 4) == 0) host = v;
-  }
-  ctx.endpoint = fmt::format("{}://{}", req.tls ? "https" : "http", host);
+  ctx.endpoint = endpoint;
   return call;
 }
 

@@ -5,6 +5,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <variant>
@@ -21,6 +22,9 @@ namespace gc::server {
 struct DispatcherOptions {
   bool dev = false;                // enables POST /_groundcrew/reset and /moto-api/reset
   std::function<Status()> reset;  // empties all state (dev only)
+  // Unauthenticated paths under /_groundcrew/ owned by services (SNS's message links): the
+  // response, or nullopt if the path is not theirs.
+  std::function<std::optional<wire::HttpResponse>(const wire::HttpRequest&)> links;
 };
 
 class Dispatcher {

@@ -10,6 +10,7 @@
 #include <functional>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "common/status.h"
 
@@ -36,6 +37,7 @@ using OperationHandler =
     std::function<Result<nlohmann::json>(const CallContext&, const nlohmann::json& input)>;
 
 // An operation that may answer later (long polls): it calls `done` exactly once, from any thread.
+// The context and input it is given stay valid until then.
 using Done = std::function<void(Result<nlohmann::json>)>;
 using AsyncOperationHandler =
     std::function<void(const CallContext&, const nlohmann::json& input, Done done)>;
@@ -47,6 +49,27 @@ struct ServiceDef {
   std::unordered_map<std::string, AsyncOperationHandler> async_operations;
   // Operations a node's credentials may call (the agent-facing ones); all others need the operator.
   std::unordered_map<std::string, bool> node_operations;
+
+  // Optional hooks, used by SQS (a JSON service that keeps its query-protocol behaviour):
+
+  // Checks run on the decoded input before model validation; an error returned is the response.
+  // (SQS answers InvalidAttributeName / MissingParameter where the model check would answer
+  // ValidationException.)
+  std::function<Status(const std::string& operation, const nlohmann::json& input)> pre_validate;
+  // Top-level input members the model check skips, by operation (pre_validate checks them).
+  // SQS: ReceiveMessage.AttributeNames, whose model enum lacks the names clients send there.
+  std::unordered_map<std::string, std::vector<std::string>> unvalidated_members;
+  // A request to a path other than "/" names a resource by URL (SQS: POST /<account>/<queue>):
+  // when the operation has this input member and the request lacks it, it is set to the
+  // endpoint + path.
+  std::string path_url_member;
+  // awsQueryCompatible services report errors by their query-protocol code. On the JSON protocol
+  // the dispatcher sends the JSON type — the model's exception shape for that code, else this
+  // map's entry, else the code — with `x-amzn-query-error: <code>;Sender|Receiver`, from which
+  // botocore restores the query code.
+  std::unordered_map<std::string, std::string> json_error_types;
+  // Rewrites an error for the query protocol (SQS words a few messages differently there).
+  std::function<void(AwsError&)> query_error;
 };
 
 }  // namespace gc::wire

@@ -1,0 +1,89 @@
+// SnsService: Amazon SNS — topics, subscriptions (http, https, email, email-json, sqs), filter
+// policies, signed messages and Publish fan-out into the durable delivery outbox. Thread-safe.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "common/status.h"
+#include "delivery/outbox.h"
+#include "services/sns/filter_policy.h"
+#include "services/sns/message_signing.h"
+#include "store/store.h"
+#include "wire/service.h"
+
+namespace gc::sns {
+
+class SnsService {
+ public:
+  // `public_endpoint`: the server's own URL, used in message links when a call did not come
+  // through HTTP (in-process publishes).
+  SnsService(store::Store& store, delivery::Outbox& outbox, Signer& signer,
+             std::string public_endpoint);
+
+  static std::vector<store::Migration> Migrations();
+  wire::ServiceDef Definition();
+  // Sets the server's URL once it is known (after binding). Call before serving.
+  void set_public_endpoint(std::string url) { public_endpoint_ = std::move(url); }
+
+  // The unauthenticated links SNS puts in its messages, served under /_groundcrew/sns/:
+  // confirm?TopicArn=&Token= (SubscribeURL), unsubscribe?SubscriptionArn= (UnsubscribeURL) and
+  // SimpleNotificationService.pem (SigningCertURL).
+  struct LinkResponse {
+    int status = 200;
+    std::string content_type = "text/xml";
+    std::string body;
+  };
+  LinkResponse HandleLink(std::string_view path, std::string_view query, int64_t now_millis);
+
+  using Json = nlohmann::json;
+  using Ctx = wire::CallContext;
+  Result<Json> CreateTopic(const Ctx& ctx, const Json& in);
+  Result<Json> DeleteTopic(const Ctx& ctx, const Json& in);
+  Result<Json> ListTopics(const Ctx& ctx, const Json& in);
+  Result<Json> GetTopicAttributes(const Ctx& ctx, const Json& in);
+  Result<Json> SetTopicAttributes(const Ctx& ctx, const Json& in);
+  Result<Json> Subscribe(const Ctx& ctx, const Json& in);
+  Result<Json> ConfirmSubscription(const Ctx& ctx, const Json& in);
+  Result<Json> Unsubscribe(const Ctx& ctx, const Json& in);
+  Result<Json> ListSubscriptions(const Ctx& ctx, const Json& in);
+  Result<Json> ListSubscriptionsByTopic(const Ctx& ctx, const Json& in);
+  Result<Json> GetSubscriptionAttributes(const Ctx& ctx, const Json& in);
+  Result<Json> SetSubscriptionAttributes(const Ctx& ctx, const Json& in);
+  Result<Json> Publish(const Ctx& ctx, const Json& in);
+  Result<Json> PublishBatch(const Ctx& ctx, const Json& in);
+  Result<Json> TagResource(const Ctx& ctx, const Json& in);
+  Result<Json> UntagResource(const Ctx& ctx, const Json& in);
+  Result<Json> ListTagsForResource(const Ctx& ctx, const Json& in);
+  Result<Json> AddPermission(const Ctx& ctx, const Json& in);
+  Result<Json> RemovePermission(const Ctx& ctx, const Json& in);
+  Result<Json> GetDataProtectionPolicy(const Ctx& ctx, const Json& in);
+  Result<Json> PutDataProtectionPolicy(const Ctx& ctx, const Json& in);
+
+ // Row types, defined in sns_service.cc.
+  struct Topic;
+  struct Subscription;
+  struct PublishInput;
+
+ private:
+  // Parses and caches filter policies by text; shared by concurrent publishes.
+  Result<std::shared_ptr<const FilterPolicy>> Policy(const std::string& text, bool body_scope);
+  // One message: validation done; writes deliveries in `tx`. Returns MessageId (+ sequence).
+  Result<Json> PublishOne(store::Tx& tx, const Ctx& ctx, const Topic& topic,
+                          const PublishInput& msg);
+  std::string Endpoint(const Ctx& ctx) const;
+
+  store::Store& store_;
+  delivery::Outbox& outbox_;
+  Signer& signer_;
+  std::string public_endpoint_;
+  std::mutex policy_mu_;
+  std::unordered_map<std::string, std::shared_ptr<const FilterPolicy>> policies_;  // GUARDED_BY
+};
+
+}  // namespace gc::sns
