@@ -5,6 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh --test
+# ccache: share compiled objects between checkouts in different folders (CI clones elsewhere).
+export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=1
 
 echo "== checked-in models match the installed botocore (skipped when its version differs)"
 python3 tools/trim_model.py --check
