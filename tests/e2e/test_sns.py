@@ -179,6 +179,11 @@ class SnsTest(unittest.TestCase):
         attrs = self.sns.get_subscription_attributes(SubscriptionArn=arn)["Attributes"]
         self.assertEqual(attrs["PendingConfirmation"], "false")
         self.assertEqual(attrs["Protocol"], "http")
+        self.sns.unsubscribe(SubscriptionArn=arn)
+        self.assertEqual(self.sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"], [])
+        with self.assertRaises(botocore.exceptions.ClientError) as c:
+            self.sns.get_subscription_attributes(SubscriptionArn=arn)
+        self.assertEqual(code(c), "NotFound")
 
     def test_raw_delivery_and_message_structure(self):
         topic = self.sns.create_topic(Name="raw")["TopicArn"]
