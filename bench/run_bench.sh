@@ -61,7 +61,7 @@ WATCHDOG=""
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
-  [[ -n $WATCHDOG ]] && kill "$WATCHDOG" 2>/dev/null
+  [[ -n $WATCHDOG ]] && kill "$WATCHDOG" 2>/dev/null || true
   local pid
   for pid in "${GROUPS_STARTED[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || true; done
   for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done

@@ -1,0 +1,303 @@
+#!/usr/bin/env bash
+# bench/run_notify_bench.sh: SNS and SQS on groundcrewd against moto_server, in one bounded run on
+# loopback (under 3 minutes with the defaults). Builds groundcrewd and gc_notify_bench if needed,
+# starts both servers on 127.0.0.1 with free ports and a temp directory, measures, prints a table,
+# and stops everything it started on exit (a watchdog ends the run if it overstays its budget).
+# See bench/README.md, "SNS and SQS".
+#
+# Environment (all optional):
+#   BENCH_SECONDS      measured seconds per Publish / SQS run (default 10; at most 120)
+#   BENCH_WARMUP       unmeasured warm-up seconds before each run (default 1)
+#   BENCH_CONNECTIONS  connections (one thread each) (default 4)
+#   BENCH_RATE         fixed Publish rate for the groundcrewd latency run (default 1000)
+#   BENCH_MOTO_RATE    fixed Publish rate for moto (default 100, lowered to 60% of moto's measured
+#                      Publish throughput when that is under 167/s)
+#   BENCH_MESSAGES     messages published in the delivery run (default 2000)
+#   BENCH_SUBSCRIBERS  HTTP subscribers in the delivery run (default 10)
+#   BENCH_KEEP_TMP=1   keep the temp dir (server logs, JSON of every run)
+#   GC_BIN_DIR         folder with groundcrewd and gc_notify_bench already built (skips the build)
+#   MOTO_SERVER        the program (default: from PATH)
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+SECS=${BENCH_SECONDS:-10}
+WARMUP=${BENCH_WARMUP:-1}
+CONNS=${BENCH_CONNECTIONS:-4}
+GC_RATE=${BENCH_RATE:-1000}
+MOTO_RATE=${BENCH_MOTO_RATE:-}
+MESSAGES=${BENCH_MESSAGES:-2000}
+SUBSCRIBERS=${BENCH_SUBSCRIBERS:-10}
+MOTO=${MOTO_SERVER:-$(command -v moto_server || true)}
+ACCOUNT=123456789012
+
+log() { printf '%s\n' "$*" >&2; }
+die() { log "run_notify_bench: $*"; exit 1; }
+
+[[ -n $MOTO && -x $MOTO ]] || die "moto_server not found (pip install 'moto[server]', or set MOTO_SERVER)"
+command -v python3 >/dev/null || die "python3 not found"
+command -v curl >/dev/null || die "curl not found"
+
+# --- Build ----------------------------------------------------------------------------------
+if [[ -n ${GC_BIN_DIR:-} ]]; then
+  BIN=$GC_BIN_DIR
+else
+  BIN=$REPO/build/bin
+  log "== build (cmake --preset release)"
+  (cd "$REPO" && { [[ -f build/build.ninja ]] || cmake --preset release >/dev/null; } &&
+    cmake --build --preset release --target groundcrewd gc_notify_bench) >&2
+fi
+[[ -x $BIN/groundcrewd && -x $BIN/gc_notify_bench ]] || die "groundcrewd / gc_notify_bench missing in $BIN"
+NB=$BIN/gc_notify_bench
+
+# --- Process bookkeeping: everything started here is stopped on exit --------------------------
+TMP=$(mktemp -d /tmp/gc-nbench.XXXXXX)
+RES=$TMP/results
+mkdir -p "$RES"
+PIDS=()
+GROUPS_STARTED=()
+WATCHDOG=""
+
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  [[ -n $WATCHDOG ]] && { kill "$WATCHDOG" 2>/dev/null || true; }
+  local pid
+  for pid in "${GROUPS_STARTED[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for _ in 1 2 3 4 5 6 7 8 9 10; do
+    local alive=0
+    for pid in "${PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    ((alive)) || break
+    sleep 0.3
+  done
+  for pid in "${GROUPS_STARTED[@]}"; do kill -KILL -- "-$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  if [[ -n ${BENCH_KEEP_TMP:-} ]]; then log "kept $TMP"; else rm -rf "$TMP"; fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# Self-stop: 6 timed runs, the delivery run (at most 60 s, usually a few), start-ups.
+BUDGET=$((6 * (${SECS%.*} + ${WARMUP%.*} + 5) + 90))
+watchdog() {
+  sleep "$BUDGET" &
+  local s=$!
+  trap 'kill "$s" 2>/dev/null; exit 0' TERM
+  wait "$s"
+  log "run_notify_bench: over its ${BUDGET}s budget; stopping"
+  kill -TERM $$
+}
+watchdog &
+WATCHDOG=$!
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+wait_http() {  # URL TIMEOUT_S: until any HTTP answer
+  local deadline=$((SECONDS + $2))
+  until curl -s -o /dev/null --max-time 2 "$1"; do
+    ((SECONDS < deadline)) || return 1
+    sleep 0.05
+  done
+}
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+CLK_TCK=$(getconf CLK_TCK)
+
+# [LG_PID=PID] nbench NAME [args]: one run; the JSON line goes to $RES/NAME.json and is echoed.
+# With LG_PID, that process's CPU time during the run goes to $RES/NAME.cpu (ms).
+nbench() {
+  local name=$1
+  shift
+  local cpu0=0
+  [[ -n ${LG_PID:-} ]] && cpu0=$(cpu_ticks "$LG_PID")
+  if ! "$NB" --connections "$CONNS" --label "$name" "$@" >"$RES/$name.json" 2>"$RES/$name.err"; then
+    cat "$RES/$name.err" >&2
+    echo '{}' >"$RES/$name.json"
+    log "  $name: FAILED"
+    return 0
+  fi
+  if [[ -n ${LG_PID:-} ]]; then
+    echo $((($(cpu_ticks "$LG_PID") - cpu0) * 1000 / CLK_TCK)) >"$RES/$name.cpu"
+  fi
+  cat "$RES/$name.err" >&2
+  log "  $(cat "$RES/$name.json")"
+}
+
+loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
+log "== groundcrew SNS/SQS benchmark: $(nproc) cores, ${SECS}s runs (+${WARMUP}s warm-up), $CONNS connections; load average $(loadavg)"
+
+# --- Servers ----------------------------------------------------------------------------------
+mkdir -p "$TMP/gc"
+"$BIN/groundcrewd" --listen 127.0.0.1:0 --data-dir "$TMP/gc" --dev --account-id "$ACCOUNT" \
+  >"$TMP/gc.stdout" 2>"$TMP/gc.stderr" &
+GC_PID=$!
+PIDS+=("$GC_PID")
+for _ in $(seq 1 200); do
+  grep -q '^groundcrewd ready on ' "$TMP/gc.stdout" 2>/dev/null && break
+  kill -0 "$GC_PID" 2>/dev/null || break
+  sleep 0.05
+done
+GC_URL=$(sed -n 's/^groundcrewd ready on //p' "$TMP/gc.stdout" | head -1)
+[[ -n $GC_URL ]] || { tail -20 "$TMP/gc.stderr" >&2; die "groundcrewd did not print its ready line"; }
+read -r GC_AK GC_SK < <(python3 -c 'import json,sys; c=json.load(open(sys.argv[1])); print(c["access_key_id"], c["secret_access_key"])' "$TMP/gc/credentials.json")
+GC_ARGS=(--endpoint "$GC_URL" --access-key "$GC_AK" --secret-key "$GC_SK")
+log "  groundcrewd $GC_URL (pid $GC_PID)"
+
+MOTO_PORT=$(free_port)
+MOTO_URL=http://127.0.0.1:$MOTO_PORT
+setsid "$MOTO" -H 127.0.0.1 -p "$MOTO_PORT" >"$TMP/moto.log" 2>&1 &
+MOTO_PID=$!
+PIDS+=("$MOTO_PID")
+GROUPS_STARTED+=("$MOTO_PID")
+wait_http "$MOTO_URL/" 60 || { tail -20 "$TMP/moto.log" >&2; die "moto_server did not start"; }
+MOTO_ARGS=(--endpoint "$MOTO_URL")
+log "  moto_server $MOTO_URL (pid $MOTO_PID)"
+
+# --- Runs -------------------------------------------------------------------------------------
+TIMED=(--duration "$SECS" --warmup "$WARMUP")
+log "== (1) SNS Publish throughput, no subscriptions"
+LG_PID=$GC_PID nbench gc_publish "${GC_ARGS[@]}" --op publish "${TIMED[@]}"
+LG_PID=$MOTO_PID nbench moto_publish "${MOTO_ARGS[@]}" --op publish "${TIMED[@]}"
+
+log "== (1) SNS Publish latency at a fixed rate"
+nbench gc_publish_rate "${GC_ARGS[@]}" --op publish "${TIMED[@]}" --rate "$GC_RATE"
+if [[ -z $MOTO_RATE ]]; then
+  MOTO_RATE=$(python3 -c 'import json,sys
+rps = json.load(open(sys.argv[1])).get("rps") or 0
+print(max(10, min(100, int(rps * 0.6) // 10 * 10)))' "$RES/moto_publish.json")
+fi
+nbench moto_publish_rate "${MOTO_ARGS[@]}" --op publish "${TIMED[@]}" --rate "$MOTO_RATE"
+
+log "== (2) SNS HTTP deliveries: $MESSAGES messages to $SUBSCRIBERS subscribers (groundcrewd only)"
+LG_PID=$GC_PID nbench gc_deliver "${GC_ARGS[@]}" --op deliver --messages "$MESSAGES" \
+  --subscribers "$SUBSCRIBERS" --deliver-timeout 60
+
+log "== (3) SQS SendMessage x10 + ReceiveMessage(10) + DeleteMessageBatch"
+LG_PID=$GC_PID nbench gc_sqs "${GC_ARGS[@]}" --op sqs "${TIMED[@]}" --sqs-protocol json
+LG_PID=$MOTO_PID nbench moto_sqs "${MOTO_ARGS[@]}" --op sqs "${TIMED[@]}" --sqs-protocol auto
+
+log "== done; load average $(loadavg) (other work on the machine skews every figure)"
+
+# --- Table ------------------------------------------------------------------------------------
+RES=$RES GC_RATE=$GC_RATE MOTO_RATE=$MOTO_RATE python3 - <<'PY'
+import json, os
+
+res = os.environ["RES"]
+gc_rate, moto_rate = os.environ["GC_RATE"], os.environ["MOTO_RATE"]
+
+
+def run(name):
+    try:
+        with open(os.path.join(res, name + ".json")) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return {}
+
+
+def cpu_ms(name):
+    try:
+        with open(os.path.join(res, name + ".cpu")) as f:
+            return float(f.read())
+    except (OSError, ValueError):
+        return None
+
+
+def num(v, digits=0):
+    if v is None:
+        return "-"
+    if isinstance(v, str):
+        return v
+    return f"{v:,.{digits}f}"
+
+
+def ratio(a, b):
+    if not isinstance(a, (int, float)) or not isinstance(b, (int, float)) or not b:
+        return "-"
+    r = a / b
+    if r >= 10:
+        return f"{r:,.1f}x"
+    return f"{r:.2f}x" if r >= 0.1 else f"{r:.2g}x"
+
+
+def check(ok):
+    return "-" if ok is None else ("yes" if ok else "NO")
+
+
+def per_op_us(name, r, ops):
+    """Server CPU us per operation; CPU covers warm-up + window, ops scaled to match."""
+    ms = cpu_ms(name)
+    if ms is None or not ops:
+        return None
+    if "duration_s" in r:
+        ops = ops * (r["duration_s"] + r["warmup_s"]) / r["duration_s"]
+    return ms * 1000.0 / ops
+
+
+gp, mp = run("gc_publish"), run("moto_publish")
+gl, ml = run("gc_publish_rate"), run("moto_publish_rate")
+gd = run("gc_deliver")
+gs, ms_ = run("gc_sqs"), run("moto_sqs")
+rows = []
+
+
+def row(metric, g, m, target, ok, digits=0, r=None):
+    rows.append([metric, num(g, digits), num(m, digits), r if r is not None else ratio(g, m),
+                 target, check(ok)])
+
+
+g, m = gp.get("rps"), mp.get("rps")
+row("SNS Publish/s (no subscriptions)", g, m, ">= 10,000", None if g is None else g >= 10000)
+g = per_op_us("gc_publish", gp, (gp.get("rps") or 0) * gp.get("duration_s", 1))
+m = per_op_us("moto_publish", mp, (mp.get("rps") or 0) * mp.get("duration_s", 1))
+row("  server CPU us per Publish", g, m, "", None)
+g, m = gl.get("p50_ms"), ml.get("p50_ms")
+row(f"Publish p50 ms @{gc_rate}/s / @{moto_rate}/s", g, m, "", None, 3)
+g, m = gl.get("p99_ms"), ml.get("p99_ms")
+row(f"Publish p99 ms @{gc_rate}/s / @{moto_rate}/s", g, m, "< 10 ms", None if g is None else g < 10, 3)
+g, m = gl.get("p99_send_ms"), ml.get("p99_send_ms")
+row("  p99 ms timed from the actual send", g, m, "", None, 3)
+g = gd.get("deliveries_per_s")
+if g is not None and not gd.get("complete"):
+    g = None
+nd = "n/a (moto does not deliver)"
+row(f"HTTP deliveries/s end to end ({gd.get('messages', '?')} x {gd.get('subscribers', '?')})",
+    g, nd, ">= 10,000", None if g is None else g >= 10000, r="-")
+row("  Publish/s during the delivery run", gd.get("publish_rps"), nd, "", None, r="-")
+g = per_op_us("gc_deliver", gd, gd.get("deliveries") or 0)
+row("  server CPU us per delivery (incl. Publish)", g, nd, "", None, r="-")
+g, m = gs.get("messages_per_s"), ms_.get("messages_per_s")
+row("SQS messages/s send+receive+delete", g, m, ">= 10,000", None if g is None else g >= 10000)
+row("  SQS requests/s (all three)", gs.get("rps"), ms_.get("rps"), "", None)
+g = per_op_us("gc_sqs", gs, (gs.get("messages_per_s") or 0) * gs.get("duration_s", 1))
+m = per_op_us("moto_sqs", ms_, (ms_.get("messages_per_s") or 0) * ms_.get("duration_s", 1))
+row("  server CPU us per message", g, m, "", None)
+
+head = ["metric", "groundcrewd", "moto_server", "ratio gc/moto", "target", "met"]
+widths = [max(len(str(x[i])) for x in rows + [head]) for i in range(len(head))]
+fmt = lambda cells: "| " + " | ".join(
+    str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(cells, widths))) + " |"
+print()
+print(fmt(head))
+print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+for r in rows:
+    print(fmt(r))
+print()
+print(f"SQS protocol: groundcrewd {gs.get('protocol', '-')}, moto_server {ms_.get('protocol', '-')}.")
+if gd and not gd.get("complete"):
+    print(f"WARNING gc_deliver: {gd.get('deliveries')} of {gd.get('expected_deliveries')} deliveries "
+          f"arrived in time")
+for name in ("gc_publish", "moto_publish", "gc_publish_rate", "moto_publish_rate", "gc_deliver",
+             "gc_sqs", "moto_sqs"):
+    r = run(name)
+    if not r:
+        print(f"WARNING {name}: no result")
+    elif r.get("errors"):
+        print(f"WARNING {name}: {r['errors']} errors; first: {r.get('first_error', '')[:200]}")
+    if r.get("late_sends"):
+        print(f"note {name}: {r['late_sends']} sends started > 1 ms after their schedule")
+PY
