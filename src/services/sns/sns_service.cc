@@ -769,29 +769,42 @@ Json SubscriptionListEntry(const SnsService::Subscription& s) {
           {"TopicArn", s.topic_arn}};
 }
 
+// One page of subscriptions matching `where` (ordered by ARN, after the last one of the previous
+// page): {"Subscriptions": [...], "NextToken"?}.
+Result<Json> SubscriptionPage(Tx& tx, const char* where, std::vector<store::Value> params,
+                              const std::string& after) {
+  params.push_back(after);
+  params.push_back(int64_t{kPageSize + 1});
+  auto rows = tx.Query(fmt::format("SELECT {} FROM sns_subscription WHERE {} AND arn > ? ORDER "
+                                   "BY arn LIMIT ?",
+                                   kSubColumns, where),
+                       params);
+  if (!rows.ok()) return rows.take_error();
+  Json subs = Json::array();
+  for (size_t i = 0; i < rows->size() && i < kPageSize; ++i) {
+    subs.push_back(SubscriptionListEntry(SubFromRow((*rows)[i])));
+  }
+  Json out = {{"Subscriptions", std::move(subs)}};
+  if (rows->size() > kPageSize) {
+    out["NextToken"] = crypto::Base64Encode((*rows)[kPageSize - 1].Str(0));
+  }
+  return out;
+}
+
 }  // namespace
 
 Result<Json> SnsService::ListSubscriptions(const Ctx& ctx, const Json& in) {
   auto after = After(in);
   if (!after.ok()) return after.take_error();
-  Json subs = Json::array();
-  std::string next;
+  Json out;
   Status st = store_.Read([&](Tx& tx) -> Status {
-    auto rows = tx.Query(
-        fmt::format("SELECT {} FROM sns_subscription WHERE account = ? AND region = ? AND arn > ? "
-                    "ORDER BY arn LIMIT ?",
-                    kSubColumns),
-        {ctx.account_id, ctx.region, *after, int64_t{kPageSize + 1}});
-    if (!rows.ok()) return rows.take_error();
-    for (size_t i = 0; i < rows->size() && i < kPageSize; ++i) {
-      subs.push_back(SubscriptionListEntry(SubFromRow((*rows)[i])));
-    }
-    if (rows->size() > kPageSize) next = crypto::Base64Encode((*rows)[kPageSize - 1].Str(0));
+    auto page = SubscriptionPage(tx, "account = ? AND region = ?", {ctx.account_id, ctx.region},
+                                 *after);
+    if (!page.ok()) return page.take_error();
+    out = std::move(*page);
     return Ok{};
   });
   if (!st.ok()) return st.take_error();
-  Json out = {{"Subscriptions", std::move(subs)}};
-  if (!next.empty()) out["NextToken"] = next;
   return out;
 }
 
@@ -800,26 +813,16 @@ Result<Json> SnsService::ListSubscriptionsByTopic(const Ctx& ctx, const Json& in
   if (Status st = CheckArn(topic_arn, "TopicArn"); !st.ok()) return st.take_error();
   auto after = After(in);
   if (!after.ok()) return after.take_error();
-  Json subs = Json::array();
-  std::string next;
+  Json out;
   Status st = store_.Read([&](Tx& tx) -> Status {
     auto topic = RequireTopic(tx, ctx, topic_arn);
     if (!topic.ok()) return topic.take_error();
-    auto rows = tx.Query(
-        fmt::format("SELECT {} FROM sns_subscription WHERE topic_arn = ? AND arn > ? ORDER BY "
-                    "arn LIMIT ?",
-                    kSubColumns),
-        {topic_arn, *after, int64_t{kPageSize + 1}});
-    if (!rows.ok()) return rows.take_error();
-    for (size_t i = 0; i < rows->size() && i < kPageSize; ++i) {
-      subs.push_back(SubscriptionListEntry(SubFromRow((*rows)[i])));
-    }
-    if (rows->size() > kPageSize) next = crypto::Base64Encode((*rows)[kPageSize - 1].Str(0));
+    auto page = SubscriptionPage(tx, "topic_arn = ?", {topic_arn}, *after);
+    if (!page.ok()) return page.take_error();
+    out = std::move(*page);
     return Ok{};
   });
   if (!st.ok()) return st.take_error();
-  Json out = {{"Subscriptions", std::move(subs)}};
-  if (!next.empty()) out["NextToken"] = next;
   return out;
 }
 
