@@ -373,16 +373,21 @@ Result<Json> ParameterStore::PutParameter(const Ctx& ctx, const Json& in) {
           "KeyId is required for SecureString type parameter only.");
     }
     if (!p.allowed_pattern.empty()) {
-      std::regex re;
-      try {
-        re = std::regex(p.allowed_pattern, std::regex::ECMAScript);
-      } catch (const std::regex_error&) {
-        return errors::InvalidAllowedPattern();
+      // The pattern given in this request was compiled above; an inherited one is compiled here.
+      std::optional<std::regex> inherited;
+      if (!pattern) {
+        try {
+          inherited.emplace(p.allowed_pattern, std::regex::ECMAScript);
+        } catch (const std::regex_error&) {
+          return errors::InvalidAllowedPattern();
+        }
       }
-      if (!std::regex_match(value, re)) return errors::ParameterPatternMismatch(p.allowed_pattern);
+      if (!std::regex_match(value, pattern ? *pattern : *inherited)) {
+        return errors::ParameterPatternMismatch(p.allowed_pattern);
+      }
     }
-    if (p.data_type == "aws:ec2:image" &&
-        !std::regex_match(value, std::regex("^ami-[0-9a-f]{8}([0-9a-f]{9})?$"))) {
+    static const std::regex kAmiId("^ami-[0-9a-f]{8}([0-9a-f]{9})?$");
+    if (p.data_type == "aws:ec2:image" && !std::regex_match(value, kAmiId)) {
       return errors::Validation(fmt::format(
           "Parameter value, {}, is not a valid Amazon Machine Image (AMI) ID.", value));
     }
