@@ -5,8 +5,9 @@
 //   --op deliver  starts --subscribers tiny HTTP/1.1 keep-alive servers on 127.0.0.1, subscribes
 //                 them (Protocol http, confirmed by GETting the SubscribeURL), publishes --messages
 //                 messages and times from the first publish until every delivery has arrived.
-//   --op sqs      SQS: each connection loops SendMessage x10, ReceiveMessage (max 10),
-//                 DeleteMessageBatch; counts deleted messages. JSON 1.0 protocol, or the query
+//   --op sqs      SQS: each connection loops SendMessage x10 (or, with --sqs-send batch, one
+//                 SendMessageBatch of 10), ReceiveMessage (max 10), DeleteMessageBatch; counts
+//                 deleted messages. JSON 1.0 protocol, or the query
 //                 protocol with --sqs-protocol query (auto: JSON if CreateQueue in JSON works).
 //
 // The HTTP client (blocking sockets, keep-alive, reconnect on Connection: close) is copied from
@@ -74,6 +75,7 @@ struct Config {
   int subscribers = 10;
   double deliver_timeout = 60;
   std::string sqs_protocol = "auto";
+  bool sqs_send_batch = false;  // one SendMessageBatch of 10 instead of 10 SendMessage
   bool sqs_json = true;
   std::string tag;  // makes topic and queue names unique per run
 };
@@ -154,12 +156,13 @@ std::string SqsRequest(const Config& cfg, const std::string& action, const nlohm
   }
   std::vector<std::pair<std::string, std::string>> f{{"Action", action}};
   for (const auto& [k, v] : json.items()) {
-    if (v.is_array()) {  // DeleteMessageBatch entries
+    if (v.is_array()) {  // batch entries: flattened members of <Action>RequestEntry
       int i = 1;
       for (const auto& e : v) {
-        const std::string p = "DeleteMessageBatchRequestEntry." + std::to_string(i++) + ".";
-        f.emplace_back(p + "Id", e.at("Id").get<std::string>());
-        f.emplace_back(p + "ReceiptHandle", e.at("ReceiptHandle").get<std::string>());
+        const std::string p = action + "RequestEntry." + std::to_string(i++) + ".";
+        for (const auto& [member, value] : e.items()) {
+          f.emplace_back(p + member, value.get<std::string>());
+        }
       }
     } else if (v.is_string()) {
       f.emplace_back(k, v.get<std::string>());
@@ -804,9 +807,15 @@ void SqsWorker(const Config& cfg, const std::string& send, const std::string& re
     std::this_thread::sleep_until(t.start);
   }
   while (SteadyClock::now() < t.end) {
-    for (int i = 0; i < kSqsSendsPerRound; ++i) {
+    if (cfg.sqs_send_batch) {
       if (call(send) && in_window_now()) {
-        ++st->sent;
+        st->sent += kSqsSendsPerRound;
+      }
+    } else {
+      for (int i = 0; i < kSqsSendsPerRound; ++i) {
+        if (call(send) && in_window_now()) {
+          ++st->sent;
+        }
       }
     }
     const auto body = call(receive);
@@ -869,8 +878,15 @@ nlohmann::ordered_json RunSqs(Config cfg) {
     }
     queue_url = urls.front();
   }
-  const std::string send = SqsRequest(
-      cfg, "SendMessage", {{"QueueUrl", queue_url}, {"MessageBody", "benchmark message"}});
+  nlohmann::json batch = nlohmann::json::array();
+  for (int i = 0; i < kSqsSendsPerRound; ++i) {
+    batch.push_back({{"Id", "m" + std::to_string(i)}, {"MessageBody", "benchmark message"}});
+  }
+  const std::string send =
+      cfg.sqs_send_batch
+          ? SqsRequest(cfg, "SendMessageBatch", {{"QueueUrl", queue_url}, {"Entries", batch}})
+          : SqsRequest(cfg, "SendMessage",
+                       {{"QueueUrl", queue_url}, {"MessageBody", "benchmark message"}});
   const std::string receive = SqsRequest(
       cfg, "ReceiveMessage",
       {{"QueueUrl", queue_url}, {"MaxNumberOfMessages", 10}, {"WaitTimeSeconds", 0}});
@@ -879,6 +895,7 @@ nlohmann::ordered_json RunSqs(Config cfg) {
   });
   nlohmann::ordered_json out;
   out["protocol"] = cfg.sqs_json ? "json" : "query";
+  out["send"] = cfg.sqs_send_batch ? "SendMessageBatch x10" : "SendMessage x10";
   out["messages_per_s"] = Round3(static_cast<double>(s.deleted) / cfg.duration);
   out["sent_per_s"] = Round3(static_cast<double>(s.sent) / cfg.duration);
   out["received_per_s"] = Round3(static_cast<double>(s.received) / cfg.duration);
@@ -926,6 +943,10 @@ int Run(int argc, char** argv) {
   app.add_option("--deliver-timeout", cfg.deliver_timeout, "deliver: seconds to wait at most")
       ->check(CLI::Range(1.0, 600.0))
       ->default_val(60);
+  app.add_option_function<std::string>(
+         "--sqs-send", [&cfg](const std::string& v) { cfg.sqs_send_batch = v == "batch"; },
+         "single (10 SendMessage per round, default) | batch (one SendMessageBatch of 10)")
+      ->check(CLI::IsMember({"single", "batch"}));
   app.add_option("--sqs-protocol", cfg.sqs_protocol, "json | query | auto")
       ->check(CLI::IsMember({"json", "query", "auto"}))
       ->default_val("auto");

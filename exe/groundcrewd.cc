@@ -18,7 +18,7 @@ int main(int argc, char** argv) {
   app.add_option("--tls-key", opt.tls_key, "PEM private key for HTTPS");
   app.add_flag("--tls-self-signed", opt.tls_self_signed,
                "make a local CA and server certificate in the data directory and serve HTTPS");
-  app.add_option("--threads", opt.threads, "worker threads (default 2 per core)");
+  app.add_option("--threads", opt.threads, "HTTP event loops, one thread each (default one per core)");
   app.add_option("--smtp-relay", opt.smtp_relay, "SMTP relay HOST:PORT for email deliveries");
   app.add_flag("--smtp-starttls", opt.smtp_starttls, "require STARTTLS with the SMTP relay");
   app.add_option("--smtp-user", opt.smtp_user, "SMTP AUTH user name");

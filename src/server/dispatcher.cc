@@ -116,9 +116,24 @@ struct Dispatcher::Call {
   Json input;
 };
 
+namespace {
+
+// Operations that only read by their AWS name (Get*, List*, Describe*): they never wait for the
+// disk.
+bool IsReadOnly(std::string_view op) {
+  return StartsWith(op, "Get") || StartsWith(op, "List") || StartsWith(op, "Describe");
+}
+
+}  // namespace
+
 Dispatcher::Dispatcher(const Credentials& credentials, const Clock& clock,
                        DispatcherOptions options)
-    : credentials_(credentials), clock_(clock), options_(std::move(options)) {}
+    : credentials_(credentials),
+      clock_(clock),
+      options_(std::move(options)),
+      blocking_(std::make_unique<WorkerPool>(kBlockingThreads, "gc-blocking")) {}
+
+Dispatcher::~Dispatcher() = default;
 
 void Dispatcher::AddService(wire::ServiceDef def) {
   auto owned = std::make_unique<wire::ServiceDef>(std::move(def));
@@ -192,16 +207,27 @@ void Dispatcher::Handle(HttpRequest& req, const wire::Responder& respond) {
     }
     respond(Encode(call->proto, *call->op, *out, call->ctx.request_id, call->log_op));
   };
-  try {
-    if (auto async = call->svc->async_operations.find(op_name);
-        async != call->svc->async_operations.end()) {
+  if (auto async = call->svc->async_operations.find(op_name);
+      async != call->svc->async_operations.end()) {
+    try {
       return async->second(call->ctx, call->input, finish);
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "internal error in {}: {}\n", call->log_op, e.what());
+      return finish(AwsError::Internal("An internal error occurred."));
     }
-    finish(call->svc->operations.at(op_name)(call->ctx, call->input));
-  } catch (const std::exception& e) {
-    fmt::print(stderr, "internal error in {}: {}\n", call->log_op, e.what());
-    finish(AwsError::Internal("An internal error occurred."));
   }
+  auto run = [call, finish = std::move(finish)] {
+    try {
+      finish(call->svc->operations.at(call->op->name)(call->ctx, call->input));
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "internal error in {}: {}\n", call->log_op, e.what());
+      finish(AwsError::Internal("An internal error occurred."));
+    }
+  };
+  // Reads answer on the event loop; anything else may wait for a durable write, which must not
+  // hold the loop (and every connection on it), so it runs on the blocking pool.
+  if (IsReadOnly(op_name)) return run();
+  blocking_->Post(std::move(run));
 }
 
 std::variant<Dispatcher::Call, HttpResponse> Dispatcher::Prepare(HttpRequest& req) {

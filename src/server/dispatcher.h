@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "common/worker_pool.h"
 #include "server/credentials.h"
 #include "wire/http_server.h"
 #include "wire/http_types.h"
@@ -30,6 +31,7 @@ struct DispatcherOptions {
 class Dispatcher {
  public:
   Dispatcher(const Credentials& credentials, const Clock& clock, DispatcherOptions options);
+  ~Dispatcher();  // waits for the blocking pool's calls
 
   // Adds a service before serving. The ServiceDef's model must outlive the dispatcher.
   void AddService(wire::ServiceDef def);
@@ -49,6 +51,9 @@ class Dispatcher {
   std::vector<std::unique_ptr<wire::ServiceDef>> services_;
   std::unordered_map<std::string, const wire::ServiceDef*> by_target_prefix_;  // JSON protocols
   std::unordered_map<std::string, const wire::ServiceDef*> by_signing_name_;
+  // Runs synchronous operations that may write: many wait for group commits at once.
+  static constexpr int kBlockingThreads = 32;
+  std::unique_ptr<WorkerPool> blocking_;
 };
 
 }  // namespace gc::server

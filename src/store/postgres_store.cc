@@ -241,6 +241,7 @@ Result<std::unique_ptr<PostgresStore>> PostgresStore::Open(const std::string& ur
 }
 
 PostgresStore::~PostgresStore() {
+  async_writers_.reset();  // finishes queued asynchronous writes
   std::lock_guard lock(mu_);
   for (PGconn* c : idle_) PQfinish(c);
   idle_.clear();
@@ -343,6 +344,14 @@ Status PostgresStore::RunTx(const char* begin_sql, const std::function<Status(Tx
   } catch (const std::exception& e) {
     return AwsError::Internal(std::string("PostgreSQL transaction failed: ") + e.what());
   }
+}
+
+void PostgresStore::WriteAsync(std::function<Status(Tx&)> fn, WriteDone done) {
+  {
+    std::lock_guard lock(mu_);
+    if (!async_writers_) async_writers_ = std::make_unique<WorkerPool>(kMaxConnections, "pg-write");
+  }
+  async_writers_->Post([this, fn = std::move(fn), done = std::move(done)] { done(Write(fn)); });
 }
 
 Status PostgresStore::Write(const std::function<Status(Tx&)>& fn) {

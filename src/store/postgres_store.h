@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "common/worker_pool.h"
 #include "store/store.h"
 
 namespace gc::store {
@@ -28,6 +29,8 @@ class PostgresStore final : public Store {
 
   Status Migrate(const std::vector<Migration>& migrations) override;
   Status Write(const std::function<Status(Tx&)>& fn) override;
+  // Runs the Write on one of the store's own threads (a PostgreSQL round trip blocks).
+  void WriteAsync(std::function<Status(Tx&)> fn, WriteDone done) override;
   Status Read(const std::function<Status(Tx&)>& fn) override;
   Status Reset() override;
   std::string Backend() const override { return "postgres"; }
@@ -45,6 +48,8 @@ class PostgresStore final : public Store {
   std::condition_variable cv_;  // signalled when a connection is released or closed
   std::vector<PGconn*> idle_;   // guarded by mu_
   int open_ = 0;                // connections open, idle or in use; guarded by mu_
+  // WriteAsync's threads, one per pooled connection; first to be destroyed (drains its queue).
+  std::unique_ptr<WorkerPool> async_writers_;
 };
 
 // Store::Open helper for postgres:// and postgresql:// URLs.

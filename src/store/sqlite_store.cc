@@ -1,5 +1,7 @@
 #include "store/sqlite_store.h"
 
+#include <fmt/format.h>
+
 #include <exception>
 #include <filesystem>
 #include <functional>
@@ -282,9 +284,15 @@ Status RunInSavepoint(SqliteConn& conn, const std::function<Status(Tx&)>& fn) {
 
 }  // namespace
 
+// A queued write. Write's ops live on the waiting caller's stack (`done` + `cv`); WriteAsync's
+// own their function and are deleted by the writer after calling `callback`.
 struct SqliteStore::WriteOp {
   explicit WriteOp(const std::function<Status(Tx&)>* f) : fn(f) {}
+  WriteOp(std::function<Status(Tx&)> f, WriteDone cb)
+      : owned_fn(std::move(f)), fn(&owned_fn), callback(std::move(cb)) {}
+  std::function<Status(Tx&)> owned_fn;  // WriteAsync only
   const std::function<Status(Tx&)>* fn;
+  WriteDone callback;            // WriteAsync only
   std::optional<Status> result;  // set by the writer before `done`
   bool done = false;             // guarded by SqliteStore::mu_
   std::condition_variable cv;    // signalled when `done` is set
@@ -330,13 +338,28 @@ Status SqliteStore::Write(const std::function<Status(Tx&)>& fn) {
     std::unique_lock lock(mu_);
     if (stop_) return AwsError::Internal("store is closing");
     queue_.push_back(&op);
-    queue_cv_.notify_one();
+    if (queue_.size() == 1) queue_cv_.notify_one();  // else the writer is already awake
     op.cv.wait(lock, [&op] { return op.done; });
     if (!op.result) return AwsError::Internal("write outcome unknown");  // not expected
     return std::move(*op.result);
   } catch (const std::exception& e) {
     return AwsError::Internal(std::string("write failed: ") + e.what());
   }
+}
+
+void SqliteStore::WriteAsync(std::function<Status(Tx&)> fn, WriteDone done) {
+  auto* op = new WriteOp(std::move(fn), std::move(done));
+  {
+    std::lock_guard lock(mu_);
+    if (!stop_) {
+      queue_.push_back(op);
+      if (queue_.size() == 1) queue_cv_.notify_one();
+      return;
+    }
+  }
+  WriteDone callback = std::move(op->callback);
+  delete op;
+  callback(AwsError::Internal("store is closing"));
 }
 
 void SqliteStore::WriterLoop() {
@@ -355,9 +378,24 @@ void SqliteStore::WriterLoop() {
         if (!op->result) op->result = AwsError::Internal(std::string("writer: ") + e.what());
       }
     }
+    // Asynchronous writers hear first, outside the lock: their callbacks hand the response back
+    // to an event loop and return.
+    for (WriteOp*& op : batch) {
+      if (!op->callback) continue;
+      Status result = op->result ? std::move(*op->result)
+                                 : Status(AwsError::Internal("write outcome unknown"));
+      try {
+        op->callback(std::move(result));
+      } catch (const std::exception& e) {
+        fmt::print(stderr, "store: write callback failed: {}\n", e.what());
+      }
+      delete op;
+      op = nullptr;
+    }
     lock.lock();
     stats_.writes += static_cast<int64_t>(batch.size());
     for (WriteOp* op : batch) {
+      if (op == nullptr) continue;
       op->done = true;
       op->cv.notify_one();  // under mu_: the waiter cannot return (and free op) before we unlock
     }

@@ -34,6 +34,8 @@ class SqliteStore final : public Store {
 
   Status Migrate(const std::vector<Migration>& migrations) override;
   Status Write(const std::function<Status(Tx&)>& fn) override;
+  // Queued like Write; `done` runs on the writer thread right after the batch's COMMIT.
+  void WriteAsync(std::function<Status(Tx&)> fn, WriteDone done) override;
   Status Read(const std::function<Status(Tx&)>& fn) override;
   Status Reset() override;
   std::string Backend() const override { return "sqlite"; }

@@ -76,6 +76,14 @@ class Store {
   // `fn` may be called more than once and must not have side effects outside `tx`.
   virtual Status Write(const std::function<Status(Tx&)>& fn) = 0;
 
+  // Write without waiting: returns at once and calls `done` exactly once with what Write would
+  // have returned, after the transaction is durable (or failed). `done` runs on a store thread
+  // (or on the caller's before WriteAsync returns, if the store is closing): it must be quick,
+  // must not block, and must not call Write. For event-loop threads, which must not wait for
+  // the disk. `fn` follows Write's rules.
+  using WriteDone = std::function<void(Status)>;
+  virtual void WriteAsync(std::function<Status(Tx&)> fn, WriteDone done) = 0;
+
   // Runs `fn` in a read-only transaction (a consistent snapshot). Reads run concurrently.
   virtual Status Read(const std::function<Status(Tx&)>& fn) = 0;
 

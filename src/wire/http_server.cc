@@ -295,16 +295,22 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
 
 }  // namespace
 
+// One io_context per thread, each run by exactly one thread: a connection lives on one loop from
+// accept to close, so its handlers never hop threads and need no strand (a shared io_context with
+// several threads handed every completion between them, which cost more than the request).
 struct HttpServer::Impl {
   Shared shared;
-  asio::io_context io;
+  std::vector<std::unique_ptr<asio::io_context>> loops;  // loops[0] also accepts and signals
+  size_t next_loop = 0;                                  // used by the accept handler only
   std::optional<asio::ssl::context> ssl;
   std::optional<tcp::acceptor> acceptor;
   std::optional<asio::signal_set> signals;
   std::vector<std::thread> threads;
-  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> work;
 
-  // Once no session is left, cancels the grace timer so that run() returns.
+  asio::io_context& main() { return *loops.front(); }
+
+  // Once no session is left, cancels the grace timer so that the loops stop.
   void DrainThenStop(std::shared_ptr<asio::steady_timer> grace) {
     bool empty;
     {
@@ -313,14 +319,20 @@ struct HttpServer::Impl {
     }
     if (empty) {
       grace->cancel();
+      StopLoops();
       return;
     }
-    auto check = std::make_shared<asio::steady_timer>(io, std::chrono::milliseconds(20));
+    auto check = std::make_shared<asio::steady_timer>(main(), std::chrono::milliseconds(20));
     check->async_wait([this, grace, check](beast::error_code) { DrainThenStop(grace); });
   }
 
+  void StopLoops() {
+    for (auto& loop : loops) loop->stop();
+  }
+
   void Accept() {
-    acceptor->async_accept(asio::make_strand(io), [this](beast::error_code ec, tcp::socket sock) {
+    asio::io_context& target = *loops[next_loop++ % loops.size()];
+    acceptor->async_accept(target, [this](beast::error_code ec, tcp::socket sock) {
       if (ec) {
         if (ec == asio::error::operation_aborted || !acceptor->is_open()) return;
         Accept();
@@ -330,16 +342,20 @@ struct HttpServer::Impl {
       std::string remote;
       auto ep = sock.remote_endpoint(ec);
       if (!ec) remote = fmt::format("{}:{}", ep.address().to_string(), ep.port());
-      if (ssl) {
-        std::make_shared<Session<beast::ssl_stream<beast::tcp_stream>>>(
-            beast::ssl_stream<beast::tcp_stream>(beast::tcp_stream(std::move(sock)), *ssl),
-            shared, std::move(remote))
-            ->Start();
-      } else {
-        std::make_shared<Session<beast::tcp_stream>>(beast::tcp_stream(std::move(sock)), shared,
-                                                     std::move(remote))
-            ->Start();
-      }
+      // The session starts on its own loop.
+      asio::post(sock.get_executor(), [this, sock = std::move(sock),
+                                       remote = std::move(remote)]() mutable {
+        if (ssl) {
+          std::make_shared<Session<beast::ssl_stream<beast::tcp_stream>>>(
+              beast::ssl_stream<beast::tcp_stream>(beast::tcp_stream(std::move(sock)), *ssl),
+              shared, std::move(remote))
+              ->Start();
+        } else {
+          std::make_shared<Session<beast::tcp_stream>>(beast::tcp_stream(std::move(sock)),
+                                                       shared, std::move(remote))
+              ->Start();
+        }
+      });
       Accept();
     });
   }
@@ -350,6 +366,12 @@ HttpServer::HttpServer(HttpServerOptions options, HttpHandler handler)
   impl_->shared.options = std::move(options);
   impl_->shared.handler = std::move(handler);
   if (impl_->shared.options.access_log) impl_->shared.access_log = std::make_unique<AccessLog>();
+  int n = impl_->shared.options.threads;
+  if (n <= 0) n = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  for (int i = 0; i < n; ++i) {
+    impl_->loops.push_back(std::make_unique<asio::io_context>(1));  // 1: run by one thread
+    impl_->work.push_back(asio::make_work_guard(*impl_->loops.back()));
+  }
 }
 
 HttpServer::~HttpServer() {
@@ -375,7 +397,7 @@ Result<uint16_t> HttpServer::Start() {
   auto addr = asio::ip::make_address(opt.host, ec);
   if (ec) return AwsError::Internal("bad listen address " + opt.host);
   tcp::endpoint ep(addr, opt.port);
-  impl_->acceptor.emplace(impl_->io);
+  impl_->acceptor.emplace(impl_->main());
   impl_->acceptor->open(ep.protocol(), ec);
   if (!ec) impl_->acceptor->set_option(asio::socket_base::reuse_address(true), ec);
   if (!ec) impl_->acceptor->bind(ep, ec);
@@ -383,18 +405,15 @@ Result<uint16_t> HttpServer::Start() {
   if (ec) return AwsError::Internal(fmt::format("cannot listen on {}:{}: {}", opt.host, opt.port,
                                                 ec.message()));
   uint16_t port = impl_->acceptor->local_endpoint().port();
-  impl_->work.emplace(asio::make_work_guard(impl_->io));
   impl_->Accept();
-  int n = opt.threads;
-  // Two per core: fewer threads hand work between themselves less (reads are faster), more let
-  // durable writes that wait for the disk overlap (and group-commit together).
-  if (n <= 0) n = std::max(2, 2 * static_cast<int>(std::thread::hardware_concurrency()));
-  for (int i = 0; i < n; ++i) impl_->threads.emplace_back([this] { impl_->io.run(); });
+  for (auto& loop : impl_->loops) {
+    impl_->threads.emplace_back([l = loop.get()] { l->run(); });
+  }
   return port;
 }
 
 void HttpServer::HandleSignals() {
-  impl_->signals.emplace(impl_->io, SIGTERM, SIGINT);
+  impl_->signals.emplace(impl_->main(), SIGTERM, SIGINT);
   impl_->signals->async_wait([this](beast::error_code ec, int) {
     if (!ec) Shutdown();
   });
@@ -402,7 +421,7 @@ void HttpServer::HandleSignals() {
 
 void HttpServer::Shutdown() {
   if (impl_->shared.stopping.exchange(true)) return;
-  asio::post(impl_->io, [this] {
+  asio::post(impl_->main(), [this] {
     beast::error_code ec;
     if (impl_->acceptor) impl_->acceptor->close(ec);
     if (impl_->signals) impl_->signals->cancel(ec);
@@ -411,12 +430,12 @@ void HttpServer::Shutdown() {
       std::lock_guard lock(impl_->shared.mu);
       for (SessionBase* s : impl_->shared.sessions) s->CloseIfIdle();
     }
-    impl_->work.reset();
-    // Requests still running get the grace period; then the loop is stopped.
+    impl_->work.clear();
+    // Requests still running get the grace period; then the loops are stopped.
     auto timer = std::make_shared<asio::steady_timer>(
-        impl_->io, std::chrono::seconds(impl_->shared.options.shutdown_grace_seconds));
+        impl_->main(), std::chrono::seconds(impl_->shared.options.shutdown_grace_seconds));
     timer->async_wait([this, timer](beast::error_code ec) {
-      if (!ec) impl_->io.stop();
+      if (!ec) impl_->StopLoops();
     });
     impl_->DrainThenStop(timer);
   });

@@ -16,7 +16,7 @@ namespace gc::wire {
 struct HttpServerOptions {
   std::string host = "127.0.0.1";
   uint16_t port = 4566;  // 0 picks a free port
-  int threads = 0;       // 0: 2 per core, at least 2
+  int threads = 0;       // event loops, one thread each; 0: one per core
   uint64_t body_limit = 8 * 1024 * 1024;
   std::string tls_cert_file;  // PEM; TLS when both are set
   std::string tls_key_file;

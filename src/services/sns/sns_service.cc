@@ -999,6 +999,21 @@ Result<Json> SnsService::PublishOne(Tx& tx, const Ctx& ctx, const Topic& topic,
     if (!d.ok()) return d.take_error();
   }
 
+  auto out = BuildDeliveries(tx, ctx, topic, msg, message_id, sequence, dedup_id);
+  if (!out.ok()) return out.take_error();
+  if (!out->empty()) {
+    if (Status st = outbox_.Enqueue(tx, *out); !st.ok()) return st.take_error();
+  }
+  Json result = {{"MessageId", message_id}};
+  if (!sequence.empty()) result["SequenceNumber"] = sequence;
+  return result;
+}
+
+Result<std::vector<delivery::Delivery>> SnsService::BuildDeliveries(
+    store::Tx& tx, const Ctx& ctx, const Topic& topic, const PublishInput& msg,
+    const std::string& message_id, const std::string& sequence, const std::string& dedup_id) {
+  const int64_t now = ctx.now_millis;
+  std::vector<delivery::Delivery> out;
   auto rows = tx.Query(
       fmt::format("SELECT {} FROM sns_subscription WHERE topic_arn = ? AND confirmed = 1",
                   kSubColumns),
@@ -1012,7 +1027,6 @@ Result<Json> SnsService::PublishOne(Tx& tx, const Ctx& ctx, const Topic& topic,
     // Messages prepared once for the filter policies of all subscriptions.
     std::optional<PreparedMessage> prepared_attributes;
     std::optional<PreparedMessage> prepared_body;
-    std::vector<delivery::Delivery> out;
     std::unordered_map<std::string, std::string> signatures;  // per delivered message text
     for (const Row& r : *rows) {
       Subscription s = SubFromRow(r);
@@ -1102,13 +1116,8 @@ Result<Json> SnsService::PublishOne(Tx& tx, const Ctx& ctx, const Topic& topic,
       if (topic.fifo()) d.ordering_key = s.arn + "#" + msg.group_id;
       out.push_back(std::move(d));
     }
-    if (!out.empty()) {
-      if (Status st = outbox_.Enqueue(tx, out); !st.ok()) return st.take_error();
-    }
   }
-  Json result = {{"MessageId", message_id}};
-  if (!sequence.empty()) result["SequenceNumber"] = sequence;
-  return result;
+  return out;
 }
 
 namespace {
@@ -1167,36 +1176,71 @@ Result<SnsService::PublishInput> ReadPublishInput(const Json& in, bool fifo, con
 
 }  // namespace
 
-Result<Json> SnsService::Publish(const Ctx& ctx, const Json& in) {
+// A standard topic's Publish reads (topic, subscriptions) on the caller's thread and only writes
+// when there is something to deliver, without waiting for the disk: the answer goes out from the
+// group commit's completion. A FIFO topic's Publish also writes its deduplication and sequence.
+void SnsService::Publish(const Ctx& ctx, const Json& in, wire::Done done) {
   if (in.contains("PhoneNumber")) {
-    return errors::InvalidParameter(
-        "PhoneNumber Reason: groundcrew does not deliver SMS; publish to a topic instead");
+    return done(errors::InvalidParameter(
+        "PhoneNumber Reason: groundcrew does not deliver SMS; publish to a topic instead"));
   }
   std::string arn = Str(in, "TopicArn");
   if (arn.empty()) arn = Str(in, "TargetArn");
   if (arn.empty()) {
-    return errors::InvalidParameter("TopicArn or TargetArn Reason: no value for required parameter");
+    return done(
+        errors::InvalidParameter("TopicArn or TargetArn Reason: no value for required parameter"));
   }
   if (Status st = CheckArn(arn, in.contains("TopicArn") ? "TopicArn" : "TargetArn"); !st.ok()) {
-    return st.take_error();
+    return done(st.take_error());
   }
   if (Split(arn, ':').size() != 6) {
-    return errors::InvalidParameter("TargetArn Reason: No endpoint found for the target arn specified");
+    return done(
+        errors::InvalidParameter("TargetArn Reason: No endpoint found for the target arn specified"));
   }
+  auto after_commit = [this, done](Status st, Json out) {
+    if (!st.ok()) return done(st.take_error());
+    outbox_.Notify();
+    done(std::move(out));
+  };
+  bool fifo = false;
   Json out;
-  Status st = store_.Write([&](Tx& tx) -> Status {
+  std::vector<delivery::Delivery> deliveries;
+  Status st = store_.Read([&](Tx& tx) -> Status {
     auto topic = RequireTopic(tx, ctx, arn);
     if (!topic.ok()) return topic.take_error();
-    auto msg = ReadPublishInput(in, topic->fifo(), topic->attributes);
+    fifo = topic->fifo();
+    if (fifo) return Ok{};
+    auto msg = ReadPublishInput(in, false, topic->attributes);
     if (!msg.ok()) return msg.take_error();
-    auto r = PublishOne(tx, ctx, *topic, *msg);
-    if (!r.ok()) return r.take_error();
-    out = std::move(*r);
+    std::string message_id = crypto::FastUuid4();
+    auto built = BuildDeliveries(tx, ctx, *topic, *msg, message_id, "", "");
+    if (!built.ok()) return built.take_error();
+    deliveries = std::move(*built);
+    out = Json{{"MessageId", std::move(message_id)}};
     return Ok{};
   });
-  if (!st.ok()) return st.take_error();
-  outbox_.Notify();
-  return out;
+  if (!st.ok()) return done(st.take_error());
+  if (fifo) {
+    auto result = std::make_shared<Json>();
+    return store_.WriteAsync(
+        [this, &ctx, &in, arn, result](Tx& tx) -> Status {
+          auto topic = RequireTopic(tx, ctx, arn);
+          if (!topic.ok()) return topic.take_error();
+          auto msg = ReadPublishInput(in, topic->fifo(), topic->attributes);
+          if (!msg.ok()) return msg.take_error();
+          auto r = PublishOne(tx, ctx, *topic, *msg);
+          if (!r.ok()) return r.take_error();
+          *result = std::move(*r);
+          return Ok{};
+        },
+        [after_commit, result](Status st) { after_commit(std::move(st), std::move(*result)); });
+  }
+  if (deliveries.empty()) return done(std::move(out));  // nobody to tell: nothing to keep
+  store_.WriteAsync(
+      [this, deliveries = std::move(deliveries)](Tx& tx) { return outbox_.Enqueue(tx, deliveries); },
+      [after_commit, out = std::move(out)](Status st) mutable {
+        after_commit(std::move(st), std::move(out));
+      });
 }
 
 Result<Json> SnsService::PublishBatch(const Ctx& ctx, const Json& in) {
@@ -1497,7 +1541,6 @@ wire::ServiceDef SnsService::Definition() {
       {"ListSubscriptionsByTopic", bind(&SnsService::ListSubscriptionsByTopic)},
       {"GetSubscriptionAttributes", bind(&SnsService::GetSubscriptionAttributes)},
       {"SetSubscriptionAttributes", bind(&SnsService::SetSubscriptionAttributes)},
-      {"Publish", bind(&SnsService::Publish)},
       {"PublishBatch", bind(&SnsService::PublishBatch)},
       {"TagResource", bind(&SnsService::TagResource)},
       {"UntagResource", bind(&SnsService::UntagResource)},
@@ -1506,6 +1549,9 @@ wire::ServiceDef SnsService::Definition() {
       {"RemovePermission", bind(&SnsService::RemovePermission)},
       {"GetDataProtectionPolicy", bind(&SnsService::GetDataProtectionPolicy)},
       {"PutDataProtectionPolicy", bind(&SnsService::PutDataProtectionPolicy)},
+  };
+  def.async_operations["Publish"] = [this](const Ctx& ctx, const Json& in, wire::Done done) {
+    Publish(ctx, in, std::move(done));
   };
   return def;
 }

@@ -55,7 +55,8 @@ class SnsService {
   Result<Json> ListSubscriptionsByTopic(const Ctx& ctx, const Json& in);
   Result<Json> GetSubscriptionAttributes(const Ctx& ctx, const Json& in);
   Result<Json> SetSubscriptionAttributes(const Ctx& ctx, const Json& in);
-  Result<Json> Publish(const Ctx& ctx, const Json& in);
+  // Answers through `done` (once durable); `ctx` and `in` stay valid until then.
+  void Publish(const Ctx& ctx, const Json& in, wire::Done done);
   Result<Json> PublishBatch(const Ctx& ctx, const Json& in);
   Result<Json> TagResource(const Ctx& ctx, const Json& in);
   Result<Json> UntagResource(const Ctx& ctx, const Json& in);
@@ -76,6 +77,14 @@ class SnsService {
   // One message: validation done; writes deliveries in `tx`. Returns MessageId (+ sequence).
   Result<Json> PublishOne(store::Tx& tx, const Ctx& ctx, const Topic& topic,
                           const PublishInput& msg);
+  // What `msg` becomes for each confirmed subscription of `topic` that takes it (filter
+  // policies applied, signed). Reads only.
+  Result<std::vector<delivery::Delivery>> BuildDeliveries(store::Tx& tx, const Ctx& ctx,
+                                                          const Topic& topic,
+                                                          const PublishInput& msg,
+                                                          const std::string& message_id,
+                                                          const std::string& sequence,
+                                                          const std::string& dedup_id);
   std::string Endpoint(const Ctx& ctx) const;
 
   store::Store& store_;

@@ -17,29 +17,11 @@
 #include <vector>
 
 #include "common/timer_queue.h"
+#include "common/worker_pool.h"
 
 namespace gc::sqs {
 
-// A fixed set of threads running posted tasks in order of posting. The destructor runs what is
-// already queued, then joins.
-class WorkerPool {
- public:
-  explicit WorkerPool(int threads);
-  ~WorkerPool();
-  WorkerPool(const WorkerPool&) = delete;
-  WorkerPool& operator=(const WorkerPool&) = delete;
-
-  void Post(std::function<void()> task);
-
- private:
-  void Run();
-
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::function<void()>> tasks_;  // GUARDED_BY(mu_)
-  bool stop_ = false;                        // GUARDED_BY(mu_)
-  std::vector<std::thread> threads_;
-};
+using gc::WorkerPool;
 
 class LongPoll {
  public:

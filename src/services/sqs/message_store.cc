@@ -482,6 +482,11 @@ Result<MessageStore::SendOutcome> MessageStore::Enqueue(Tx& tx, const Queue& q, 
 
 namespace {
 
+const Json& EmptyArray() {
+  static const Json empty = Json::array();
+  return empty;
+}
+
 Json SendResultJson(const NewMessage& m, const std::string& message_id,
                     const std::string& sequence_number) {
   Json out = {{"MessageId", message_id}, {"MD5OfMessageBody", m.md5_body}};
@@ -493,86 +498,107 @@ Json SendResultJson(const NewMessage& m, const std::string& message_id,
 
 }  // namespace
 
-Result<Json> MessageStore::SendMessage(const Ctx& ctx, const Json& in) {
-  auto ref = ParseQueueUrl(ctx, Str(in, "QueueUrl"));
-  if (!ref.ok()) return ref.take_error();
-  auto m = Prepare(in, ctx.caller_user_id);
-  if (!m.ok()) return m.take_error();
-  SendOutcome sent;
-  Status st = store_.Write([&](Tx& tx) -> Status {
-    auto q = RequireQueue(tx, *ref);
-    if (!q.ok()) return q.take_error();
-    auto r = Enqueue(tx, *q, *m, ctx.now_millis, /*batch=*/nullptr);
-    if (!r.ok()) return r.take_error();
-    sent = std::move(*r);
-    return Ok{};
-  });
-  if (!st.ok()) return st.take_error();
-  notify_(QueueKey(*ref), 1);
-  return SendResultJson(*m, sent.message_id, sent.sequence_number);
+void MessageStore::WriteThen(std::function<Status(Tx&)> body,
+                             std::function<Result<Json>()> answer, wire::Done done) {
+  store_.WriteAsync(std::move(body),
+                    [answer = std::move(answer), done = std::move(done)](Status st) {
+                      if (!st.ok()) return done(st.take_error());
+                      done(answer());
+                    });
 }
 
-Result<Json> MessageStore::SendMessageBatch(const Ctx& ctx, const Json& in) {
+void MessageStore::SendMessage(const Ctx& ctx, const Json& in, wire::Done done) {
   auto ref = ParseQueueUrl(ctx, Str(in, "QueueUrl"));
-  if (!ref.ok()) return ref.take_error();
-  const Json entries = in.value("Entries", Json::array());
+  if (!ref.ok()) return done(ref.take_error());
+  auto m = Prepare(in, ctx.caller_user_id);
+  if (!m.ok()) return done(m.take_error());
+  struct State {
+    QueueRef ref;
+    NewMessage m;
+    SendOutcome sent;
+  };
+  auto s = std::make_shared<State>(State{std::move(*ref), std::move(*m), {}});
+  const int64_t now = ctx.now_millis;
+  WriteThen(
+      [this, s, now](Tx& tx) -> Status {
+        auto q = RequireQueue(tx, s->ref);
+        if (!q.ok()) return q.take_error();
+        auto r = Enqueue(tx, *q, s->m, now, /*batch=*/nullptr);
+        if (!r.ok()) return r.take_error();
+        s->sent = std::move(*r);
+        return Ok{};
+      },
+      [this, s]() -> Result<Json> {
+        notify_(QueueKey(s->ref), 1);
+        return SendResultJson(s->m, s->sent.message_id, s->sent.sequence_number);
+      },
+      std::move(done));
+}
+
+void MessageStore::SendMessageBatch(const Ctx& ctx, const Json& in, wire::Done done) {
+  auto ref = ParseQueueUrl(ctx, Str(in, "QueueUrl"));
+  if (!ref.ok()) return done(ref.take_error());
+  const Json& entries = in.contains("Entries") ? in["Entries"] : EmptyArray();
   if (Status st = CheckBatch(entries, "SendMessageBatchRequestEntry"); !st.ok()) {
-    return st.take_error();
+    return done(st.take_error());
   }
-  std::vector<Result<NewMessage>> prepared;
+  struct State {
+    QueueRef ref;
+    std::vector<Result<NewMessage>> prepared;
+    BatchResult result;
+  };
+  auto s = std::make_shared<State>(State{std::move(*ref), {}, {}});
   int64_t total = 0;
   for (const auto& e : entries) {
-    prepared.push_back(Prepare(e, ctx.caller_user_id));
+    s->prepared.push_back(Prepare(e, ctx.caller_user_id));
     total += static_cast<int64_t>(Str(e, "MessageBody").size());
-    if (prepared.back().ok()) total += prepared.back()->attrs_size;
+    if (s->prepared.back().ok()) total += s->prepared.back()->attrs_size;
   }
-  if (total > kMaxBatchBytes) return errors::BatchRequestTooLong(kMaxBatchBytes, total);
-  Json successful = Json::array();
-  Json failed = Json::array();
-  Status st = store_.Write([&](Tx& tx) -> Status {
-    successful = Json::array();
-    failed = Json::array();
-    auto q = RequireQueue(tx, *ref);
-    if (!q.ok()) return q.take_error();
-    if (q->settings.fifo) {
-      for (const auto& e : entries) {
-        if (!Has(e, "MessageDeduplicationId") && !q->settings.content_based_dedup) {
-          return errors::InvalidParameterValue(
-              "The queue should either have ContentBasedDeduplication enabled or "
-              "MessageDeduplicationId provided explicitly");
+  if (total > kMaxBatchBytes) return done(errors::BatchRequestTooLong(kMaxBatchBytes, total));
+  const int64_t now = ctx.now_millis;
+  WriteThen(
+      [this, s, &entries, now](Tx& tx) -> Status {
+        BatchResult& res = s->result = BatchResult{};
+        auto q = RequireQueue(tx, s->ref);
+        if (!q.ok()) return q.take_error();
+        if (q->settings.fifo) {
+          for (const auto& e : entries) {
+            if (!Has(e, "MessageDeduplicationId") && !q->settings.content_based_dedup) {
+              return errors::InvalidParameterValue(
+                  "The queue should either have ContentBasedDeduplication enabled or "
+                  "MessageDeduplicationId provided explicitly");
+            }
+            if (!Has(e, "MessageGroupId")) {
+              return errors::InvalidParameterValue(
+                  "The request must contain the parameter MessageGroupId.");
+            }
+          }
         }
-        if (!Has(e, "MessageGroupId")) {
-          return errors::InvalidParameterValue(
-              "The request must contain the parameter MessageGroupId.");
+        std::vector<MessageRow> rows;
+        rows.reserve(entries.size());
+        for (size_t i = 0; i < entries.size(); ++i) {
+          const std::string id = Str(entries[i], "Id");
+          if (!s->prepared[i].ok()) {
+            res.failed.push_back(FailedEntry(id, s->prepared[i].error()));
+            continue;
+          }
+          auto r = Enqueue(tx, *q, *s->prepared[i], now, &rows);
+          if (!r.ok()) {
+            if (IsStoreError(r.error())) return r.take_error();
+            res.failed.push_back(FailedEntry(id, r.error()));
+            continue;
+          }
+          Json ok = SendResultJson(*s->prepared[i], r->message_id, r->sequence_number);
+          ok["Id"] = id;
+          res.successful.push_back(std::move(ok));
         }
-      }
-    }
-    std::vector<MessageRow> rows;
-    rows.reserve(entries.size());
-    for (size_t i = 0; i < entries.size(); ++i) {
-      const std::string id = Str(entries[i], "Id");
-      if (!prepared[i].ok()) {
-        failed.push_back(FailedEntry(id, prepared[i].error()));
-        continue;
-      }
-      auto r = Enqueue(tx, *q, *prepared[i], ctx.now_millis, &rows);
-      if (!r.ok()) {
-        if (IsStoreError(r.error())) return r.take_error();
-        failed.push_back(FailedEntry(id, r.error()));
-        continue;
-      }
-      Json ok = SendResultJson(*prepared[i], r->message_id, r->sequence_number);
-      ok["Id"] = id;
-      successful.push_back(std::move(ok));
-    }
-    return InsertMessages(tx, q->id, std::move(rows));
-  });
-  if (!st.ok()) return st.take_error();
-  if (!successful.empty()) notify_(QueueKey(*ref), successful.size());
-  Json out = Json::object();
-  if (!successful.empty()) out["Successful"] = std::move(successful);
-  if (!failed.empty()) out["Failed"] = std::move(failed);
-  return out;
+        return InsertMessages(tx, q->id, std::move(rows));
+      },
+      [this, s]() -> Result<Json> {
+        if (!s->result.successful.empty()) notify_(QueueKey(s->ref), s->result.successful.size());
+        return s->result.ToJson();
+      },
+      std::move(done));
 }
 
 Status MessageStore::ParseReceive(const Ctx& ctx, const Json& in, ReceiveRequest* out,
@@ -680,19 +706,60 @@ Result<std::vector<MessageRow>> ChooseFifo(Tx& tx, const Queue& q, int64_t now_m
 
 }  // namespace
 
-Result<ReceiveOutcome> MessageStore::ReceiveOnce(const ReceiveRequest& req, int64_t now_ms) {
-  std::unique_lock<std::mutex> lock;
-  if (serialize_receives_) {
-    lock = std::unique_lock<std::mutex>(
-        receive_locks_[std::hash<std::string>{}(QueueKey(req.ref)) % receive_locks_.size()]);
-  }
+// One receive attempt as a transaction body (`body`) and what to do once it is durable
+// (`finish`); the state they share lives as long as either.
+struct MessageStore::Receive {
+  ReceiveRequest req;
+  int64_t now_ms = 0;
   ReceiveOutcome out;
   std::map<std::string, size_t> redriven;  // dead-letter queue key -> messages moved there
   // The messages are turned into JSON after the transaction: the store's writer thread does only
   // the SQL.
   std::vector<MessageRow> received;
   std::optional<Queue> queue;
-  Status st = store_.Write([&](Tx& tx) -> Status {
+};
+
+Result<ReceiveOutcome> MessageStore::ReceiveOnce(const ReceiveRequest& req, int64_t now_ms) {
+  std::unique_lock<std::mutex> lock;
+  if (serialize_receives_) {
+    lock = std::unique_lock<std::mutex>(
+        receive_locks_[std::hash<std::string>{}(QueueKey(req.ref)) % receive_locks_.size()]);
+  }
+  auto r = std::make_shared<Receive>();
+  r->req = req;
+  r->now_ms = now_ms;
+  Status st = store_.Write([this, r](Tx& tx) { return ReceiveBody(tx, *r); });
+  if (!st.ok()) return st.take_error();
+  return FinishReceive(*r);
+}
+
+void MessageStore::ReceiveOnceAsync(const ReceiveRequest& req, int64_t now_ms,
+                                    std::function<void(Result<ReceiveOutcome>)> then) {
+  if (serialize_receives_) return then(ReceiveOnce(req, now_ms));
+  auto r = std::make_shared<Receive>();
+  r->req = req;
+  r->now_ms = now_ms;
+  store_.WriteAsync([this, r](Tx& tx) { return ReceiveBody(tx, *r); },
+                    [this, r, then = std::move(then)](Status st) {
+                      if (!st.ok()) return then(st.take_error());
+                      then(FinishReceive(*r));
+                    });
+}
+
+ReceiveOutcome MessageStore::FinishReceive(Receive& r) {
+  for (const auto& [key, n] : r.redriven) notify_(key, n);
+  for (const MessageRow& m : r.received) r.out.messages.push_back(MessageJson(*r.queue, m, r.req));
+  return std::move(r.out);
+}
+
+Status MessageStore::ReceiveBody(Tx& tx, Receive& r) {
+  const ReceiveRequest& req = r.req;
+  const int64_t now_ms = r.now_ms;
+  ReceiveOutcome& out = r.out;
+  std::map<std::string, size_t>& redriven = r.redriven;
+  std::vector<MessageRow>& received = r.received;
+  std::optional<Queue>& queue = r.queue;
+  {
     out = ReceiveOutcome{};
     redriven.clear();
     received.clear();
@@ -838,83 +905,75 @@ Result<ReceiveOutcome> MessageStore::ReceiveOnce(const ReceiveRequest& req, int6
       if (!next->empty()) out.next_visible_ms = next->front().Int(0);
     }
     return Ok{};
-  });
-  if (!st.ok()) return st.take_error();
-  for (const auto& [key, n] : redriven) notify_(key, n);
-  for (const MessageRow& m : received) out.messages.push_back(MessageJson(*queue, m, req));
-  return out;
-}
-
-Result<Json> MessageStore::DeleteMessage(const Ctx& ctx, const Json& in) {
-  auto ref = ParseQueueUrl(ctx, Str(in, "QueueUrl"));
-  if (!ref.ok()) return ref.take_error();
-  const std::string handle = Str(in, "ReceiptHandle");
-  Status st = store_.Write([&](Tx& tx) -> Status {
-    auto q = RequireQueue(tx, *ref);
-    if (!q.ok()) return q.take_error();
-    return DeleteOne(tx, *q, handle, ctx.now_millis);
-  });
-  if (!st.ok()) return st.take_error();
-  return Json::object();
-}
-
-Result<Json> MessageStore::DeleteMessageBatch(const Ctx& ctx, const Json& in) {
-  auto ref = ParseQueueUrl(ctx, Str(in, "QueueUrl"));
-  if (!ref.ok()) return ref.take_error();
-  const Json entries = in.value("Entries", Json::array());
-  if (Status st = CheckBatch(entries, "DeleteMessageBatchRequestEntry"); !st.ok()) {
-    return st.take_error();
   }
-  Json successful = Json::array();
-  Json failed = Json::array();
-  Status st = store_.Write([&](Tx& tx) -> Status {
-    successful = Json::array();
-    failed = Json::array();
-    auto q = RequireQueue(tx, *ref);
-    if (!q.ok()) return q.take_error();
-    if (!q->settings.fifo) {
-      // Standard queues: any valid handle deletes; one statement for the batch.
-      std::vector<Value> seqs = {q->id};
-      std::vector<Value> ids;
-      for (const auto& e : entries) {
-        const std::string id = Str(e, "Id");
-        const std::string handle = Str(e, "ReceiptHandle");
-        auto r = DecodeReceipt(handle);
-        if (!r || r->queue_id != q->id) {
-          failed.push_back(FailedEntry(id, errors::ReceiptHandleIsInvalid(handle)));
-          continue;
+}
+
+void MessageStore::DeleteMessage(const Ctx& ctx, const Json& in, wire::Done done) {
+  auto ref = ParseQueueUrl(ctx, Str(in, "QueueUrl"));
+  if (!ref.ok()) return done(ref.take_error());
+  const int64_t now = ctx.now_millis;
+  WriteThen(
+      [ref = std::move(*ref), &in, now](Tx& tx) -> Status {
+        auto q = RequireQueue(tx, ref);
+        if (!q.ok()) return q.take_error();
+        return DeleteOne(tx, *q, Str(in, "ReceiptHandle"), now);
+      },
+      [] { return Result<Json>(Json::object()); }, std::move(done));
+}
+
+void MessageStore::DeleteMessageBatch(const Ctx& ctx, const Json& in, wire::Done done) {
+  auto ref = ParseQueueUrl(ctx, Str(in, "QueueUrl"));
+  if (!ref.ok()) return done(ref.take_error());
+  const Json& entries = in.contains("Entries") ? in["Entries"] : EmptyArray();
+  if (Status st = CheckBatch(entries, "DeleteMessageBatchRequestEntry"); !st.ok()) {
+    return done(st.take_error());
+  }
+  auto result = std::make_shared<BatchResult>();
+  const int64_t now = ctx.now_millis;
+  WriteThen(
+      [ref = std::move(*ref), &entries, now, result](Tx& tx) -> Status {
+        BatchResult& res = *result = BatchResult{};
+        auto q = RequireQueue(tx, ref);
+        if (!q.ok()) return q.take_error();
+        if (!q->settings.fifo) {
+          // Standard queues: any valid handle deletes; one statement for the batch.
+          std::vector<Value> seqs = {q->id};
+          std::vector<Value> ids;
+          for (const auto& e : entries) {
+            const std::string id = Str(e, "Id");
+            const std::string handle = Str(e, "ReceiptHandle");
+            auto r = DecodeReceipt(handle);
+            if (!r || r->queue_id != q->id) {
+              res.failed.push_back(FailedEntry(id, errors::ReceiptHandleIsInvalid(handle)));
+              continue;
+            }
+            seqs.emplace_back(r->seq);
+            ids.emplace_back(std::move(r->message_id));
+            res.successful.push_back({{"Id", id}});
+          }
+          if (ids.empty()) return Ok{};
+          const size_t n = ids.size();
+          for (auto& v : ids) seqs.push_back(std::move(v));
+          auto r = tx.Exec(fmt::format("DELETE FROM sqs_message WHERE queue_id = ? AND seq IN ({}) "
+                                       "AND message_id IN ({})",
+                                       Placeholders(n), Placeholders(n)),
+                           seqs);
+          if (!r.ok()) return r.take_error();
+          return Ok{};
         }
-        seqs.emplace_back(r->seq);
-        ids.emplace_back(std::move(r->message_id));
-        successful.push_back({{"Id", id}});
-      }
-      if (ids.empty()) return Ok{};
-      const size_t n = ids.size();
-      for (auto& v : ids) seqs.push_back(std::move(v));
-      auto r = tx.Exec(fmt::format("DELETE FROM sqs_message WHERE queue_id = ? AND seq IN ({}) "
-                                   "AND message_id IN ({})",
-                                   Placeholders(n), Placeholders(n)),
-                       seqs);
-      if (!r.ok()) return r.take_error();
-      return Ok{};
-    }
-    for (const auto& e : entries) {
-      const std::string id = Str(e, "Id");
-      Status d = DeleteOne(tx, *q, Str(e, "ReceiptHandle"), ctx.now_millis);
-      if (!d.ok()) {
-        if (IsStoreError(d.error())) return d;
-        failed.push_back(FailedEntry(id, d.error()));
-      } else {
-        successful.push_back({{"Id", id}});
-      }
-    }
-    return Ok{};
-  });
-  if (!st.ok()) return st.take_error();
-  Json out = Json::object();
-  if (!successful.empty()) out["Successful"] = std::move(successful);
-  if (!failed.empty()) out["Failed"] = std::move(failed);
-  return out;
+        for (const auto& e : entries) {
+          const std::string id = Str(e, "Id");
+          Status d = DeleteOne(tx, *q, Str(e, "ReceiptHandle"), now);
+          if (!d.ok()) {
+            if (IsStoreError(d.error())) return d;
+            res.failed.push_back(FailedEntry(id, d.error()));
+          } else {
+            res.successful.push_back({{"Id", id}});
+          }
+        }
+        return Ok{};
+      },
+      [result]() -> Result<Json> { return result->ToJson(); }, std::move(done));
 }
 
 Result<Json> MessageStore::ChangeMessageVisibility(const Ctx& ctx, const Json& in) {

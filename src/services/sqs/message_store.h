@@ -77,10 +77,12 @@ class MessageStore {
 
   using Json = nlohmann::json;
   using Ctx = wire::CallContext;
-  Result<Json> SendMessage(const Ctx& ctx, const Json& in);
-  Result<Json> SendMessageBatch(const Ctx& ctx, const Json& in);
-  Result<Json> DeleteMessage(const Ctx& ctx, const Json& in);
-  Result<Json> DeleteMessageBatch(const Ctx& ctx, const Json& in);
+  // These answer through `done` once their write is durable, without holding the calling thread;
+  // `ctx` and `in` stay valid until then (wire::AsyncOperationHandler).
+  void SendMessage(const Ctx& ctx, const Json& in, wire::Done done);
+  void SendMessageBatch(const Ctx& ctx, const Json& in, wire::Done done);
+  void DeleteMessage(const Ctx& ctx, const Json& in, wire::Done done);
+  void DeleteMessageBatch(const Ctx& ctx, const Json& in, wire::Done done);
   Result<Json> ChangeMessageVisibility(const Ctx& ctx, const Json& in);
   Result<Json> ChangeMessageVisibilityBatch(const Ctx& ctx, const Json& in);
 
@@ -91,6 +93,10 @@ class MessageStore {
   // those past maxReceiveCount to the dead-letter queue, dropping expired ones).
   // Errors: NonExistentQueue, store errors.
   Result<ReceiveOutcome> ReceiveOnce(const ReceiveRequest& req, int64_t now_ms);
+  // The same without waiting for the disk: `then` gets the outcome on a store thread (or at once,
+  // on this one, where receives must be serialised: PostgreSQL).
+  void ReceiveOnceAsync(const ReceiveRequest& req, int64_t now_ms,
+                        std::function<void(Result<ReceiveOutcome>)> then);
 
   // In-process send (SNS → SQS): `message_attributes` in the SendMessage MessageAttributes shape
   // (blobs base64), `group_id` / `dedup_id` empty when not used. Returns the message id (the
@@ -117,6 +123,24 @@ class MessageStore {
     std::string message_id;
     std::string sequence_number;  // FIFO only
   };
+  // A batch operation's entries, as its response lists them.
+  struct BatchResult {
+    Json successful = Json::array();
+    Json failed = Json::array();
+    Json ToJson() {
+      Json out = Json::object();
+      if (!successful.empty()) out["Successful"] = std::move(successful);
+      if (!failed.empty()) out["Failed"] = std::move(failed);
+      return out;
+    }
+  };
+  // Runs `body` as a durable write without waiting for it; then answers with `answer()`, or with
+  // the write's error.
+  void WriteThen(std::function<Status(store::Tx&)> body, std::function<Result<Json>()> answer,
+                 wire::Done done);
+  struct Receive;
+  Status ReceiveBody(store::Tx& tx, Receive& r);
+  ReceiveOutcome FinishReceive(Receive& r);
   // Validates a SendMessage input or batch entry (without the queue).
   static Result<NewMessage> Prepare(const Json& entry, const std::string& sender_id);
   // Enqueues `m` on `q` inside `tx`; with `batch`, the row to insert is appended there instead

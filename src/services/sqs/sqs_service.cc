@@ -100,7 +100,7 @@ SqsService::SqsService(store::Store& store, const Clock& clock)
     : store_(store),
       clock_(clock),
       model_(&model::Models::Get("sqs")),
-      pool_(std::make_unique<WorkerPool>(kWorkerThreads)),
+      pool_(std::make_unique<WorkerPool>(kWorkerThreads, "sqs-worker")),
       timers_(std::make_unique<TimerQueue>()),
       long_poll_(*timers_),
       queues_(store, [this](const std::string& key) { long_poll_.Notify(key, SIZE_MAX); }),
@@ -165,17 +165,26 @@ void SqsService::ReceiveMessage(const wire::CallContext& ctx, const Json& in, wi
   poll->started_steady_ms = SteadyMillis();
   poll->done = std::move(done);
   const int64_t now_ms = ctx.now_millis;
+  // On SQLite an attempt does not wait for the disk and starts here; PostgreSQL's blocks.
+  if (!cross_process_) return Attempt(poll, now_ms);
   pool_->Post([this, poll, now_ms] { Attempt(poll, now_ms); });
 }
 
 void SqsService::Attempt(const std::shared_ptr<Poll>& poll, int64_t now_ms) {
   const uint64_t generation = long_poll_.Generation(poll->key);
-  Result<ReceiveOutcome> out = AwsError::Internal("An internal error occurred.");
   try {
-    out = messages_.ReceiveOnce(poll->req, now_ms);
+    messages_.ReceiveOnceAsync(poll->req, now_ms,
+                               [this, poll, generation](Result<ReceiveOutcome> out) {
+                                 AfterAttempt(poll, generation, std::move(out));
+                               });
   } catch (const std::exception& e) {  // answer rather than leave the request hanging
     fmt::print(stderr, "internal error in sqs.ReceiveMessage: {}\n", e.what());
+    poll->done(AwsError::Internal("An internal error occurred."));
   }
+}
+
+void SqsService::AfterAttempt(const std::shared_ptr<Poll>& poll, uint64_t generation,
+                              Result<ReceiveOutcome> out) {
   if (!out.ok()) return poll->done(out.take_error());
   if (!out->messages.empty()) return poll->done(Json{{"Messages", std::move(out->messages)}});
   const int64_t wait_ms = poll->wait_seconds.value_or(out->receive_wait_seconds) * 1000;
@@ -241,11 +250,15 @@ wire::ServiceDef SqsService::Definition() {
       return (self->*method)(ctx, in);
     };
   };
+  auto bind_async = [](auto* self, auto method) -> wire::AsyncOperationHandler {
+    return [self, method](const wire::CallContext& ctx, const nlohmann::json& in,
+                          wire::Done done) { (self->*method)(ctx, in, std::move(done)); };
+  };
   QueueStore* q = &queues_;
   MessageStore* m = &messages_;
   MoveTasks* t = &moves_;
-  // The message operations wait for a group commit: they run on the service's pool, not on the
-  // HTTP threads, so that many commits are in flight at once and the I/O threads keep serving.
+  // Sends and deletes answer from their group commit's completion (MessageStore::WriteThen);
+  // visibility changes wait for theirs on the service's pool, so the event loops keep serving.
   auto offload = [this](wire::OperationHandler handler) -> wire::AsyncOperationHandler {
     return [this, handler = std::move(handler)](const wire::CallContext& ctx,
                                                 const nlohmann::json& in, wire::Done done) {
@@ -279,10 +292,10 @@ wire::ServiceDef SqsService::Definition() {
       {"CancelMessageMoveTask", bind(t, &MoveTasks::CancelMessageMoveTask)},
   };
   def.async_operations = {
-      {"SendMessage", offload(bind(m, &MessageStore::SendMessage))},
-      {"SendMessageBatch", offload(bind(m, &MessageStore::SendMessageBatch))},
-      {"DeleteMessage", offload(bind(m, &MessageStore::DeleteMessage))},
-      {"DeleteMessageBatch", offload(bind(m, &MessageStore::DeleteMessageBatch))},
+      {"SendMessage", bind_async(m, &MessageStore::SendMessage)},
+      {"SendMessageBatch", bind_async(m, &MessageStore::SendMessageBatch)},
+      {"DeleteMessage", bind_async(m, &MessageStore::DeleteMessage)},
+      {"DeleteMessageBatch", bind_async(m, &MessageStore::DeleteMessageBatch)},
       {"ChangeMessageVisibility", offload(bind(m, &MessageStore::ChangeMessageVisibility))},
       {"ChangeMessageVisibilityBatch",
        offload(bind(m, &MessageStore::ChangeMessageVisibilityBatch))},

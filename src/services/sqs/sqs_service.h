@@ -68,8 +68,11 @@ class SqsService {
  private:
   struct Poll;
   void ReceiveMessage(const wire::CallContext& ctx, const nlohmann::json& in, wire::Done done);
-  // One receive attempt of `poll`; answers it or parks it again.
+  // One receive attempt of `poll` (AfterAttempt follows once it is durable): answers it or parks
+  // it again. `generation` is the queue's wake-up generation read before the attempt.
   void Attempt(const std::shared_ptr<Poll>& poll, int64_t now_ms);
+  void AfterAttempt(const std::shared_ptr<Poll>& poll, uint64_t generation,
+                    Result<ReceiveOutcome> out);
   // SQS's checks that come before model validation (see ServiceDef::pre_validate).
   Status PreValidate(const std::string& operation, const nlohmann::json& input) const;
   void ScheduleSweep(int64_t delay_ms);
