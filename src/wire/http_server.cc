@@ -430,8 +430,10 @@ void HttpServer::Shutdown() {
       std::lock_guard lock(impl_->shared.mu);
       for (SessionBase* s : impl_->shared.sessions) s->CloseIfIdle();
     }
-    impl_->work.clear();
-    // Requests still running get the grace period; then the loops are stopped.
+    // The loops keep their work guards until the drain is over: a loop whose connections all
+    // wait for answers from other threads has nothing queued, and must not return before
+    // those answers are written. Requests still running get the grace period; then the loops
+    // are stopped.
     auto timer = std::make_shared<asio::steady_timer>(
         impl_->main(), std::chrono::seconds(impl_->shared.options.shutdown_grace_seconds));
     timer->async_wait([this, timer](beast::error_code ec) {
