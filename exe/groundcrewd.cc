@@ -29,6 +29,10 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--delivery-ca-file", opt.delivery_ca_file,
                  "extra CA certificates (PEM) to trust for https subscribers");
+  app.add_option("--node-ping-timeout", opt.node_ping_timeout_seconds,
+                 "seconds without a heartbeat after which a managed node is ConnectionLost")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   bool no_access_log = false;
   app.add_flag("--no-access-log", no_access_log, "do not write the per-request access log");
   CLI11_PARSE(app, argc, argv);

@@ -9,6 +9,9 @@ line, so that diffs stay readable) to models/<service>.json with a "_generated" 
     tools/trim_model.py sqs             # only one service
     tools/trim_model.py --check         # regenerate to a temp dir and diff; exit 1 on change
 
+models/<service>-<part>.json files (models/ssm-agent.json) are hand-written supplements that
+src/wire/model.cc merges into <service>'s model at load; this tool neither writes nor checks them.
+
 --check skips (exit 0, with a message) when the installed botocore is not the version that the
 checked-in files were generated from, since models change between releases.
 

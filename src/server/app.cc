@@ -64,6 +64,12 @@ int RunServer(AppOptions opt) {
     fmt::print(stderr, "groundcrewd: {}\n", param_key.error().message);
     return 1;
   }
+  // Managed nodes' temporary secrets are sealed under their own key.
+  auto nodes_key = LoadOrCreateKey(opt.data_dir + "/keys/nodes.key");
+  if (!nodes_key.ok()) {
+    fmt::print(stderr, "groundcrewd: {}\n", nodes_key.error().message);
+    return 1;
+  }
   std::string url = opt.store_url.empty() ? "sqlite://" + opt.data_dir + "/groundcrew.db"
                                           : opt.store_url;
   auto store = store::Store::Open(url);
@@ -100,7 +106,7 @@ int RunServer(AppOptions opt) {
   }
 
   sqs::SqsService sqs(**store, clock);
-  ssm::SsmService ssm(**store, *param_key);
+  ssm::SsmService ssm(**store, *param_key, {*nodes_key, opt.node_ping_timeout_seconds});
   sns::SnsService sns(**store, outbox, **signer, "");
   std::vector<store::Migration> migrations = ssm::SsmService::Migrations();
   for (auto& m : delivery::Outbox::Migrations()) migrations.push_back(std::move(m));
@@ -130,7 +136,12 @@ int RunServer(AppOptions opt) {
   DispatcherOptions dopt;
   dopt.dev = opt.dev;
   store::Store* store_ptr = store->get();
-  dopt.reset = [store_ptr] { return store_ptr->Reset(); };
+  dopt.reset = [store_ptr, &ssm] {
+    Status st = store_ptr->Reset();
+    ssm.ForgetCachedState();
+    return st;
+  };
+  dopt.nodes = &ssm.node_authority();
   // Unauthenticated links in SNS messages (SubscribeURL, UnsubscribeURL, SigningCertURL).
   dopt.links = [&sns, &clock](const wire::HttpRequest& req) -> std::optional<wire::HttpResponse> {
     if (req.Path().substr(0, 17) != "/_groundcrew/sns/") return std::nullopt;

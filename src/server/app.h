@@ -26,6 +26,8 @@ struct AppOptions {
   std::string smtp_from = "no-reply@groundcrew.local";
   int delivery_workers = 4;
   std::string delivery_ca_file;  // extra CA for https subscribers
+  // A managed node without a heartbeat for longer is ConnectionLost (the agent pings every 5 min).
+  int64_t node_ping_timeout_seconds = 600;
 };
 
 // The default data directory.

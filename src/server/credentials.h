@@ -18,8 +18,9 @@ struct Principal {
   std::string secret_access_key;
   std::string account_id;
   std::string arn;      // arn:aws:iam::<account>:root for the root credentials
-  std::string user_id;  // the account id for root
+  std::string user_id;  // the account id for root, the node id for a managed node
   bool is_node = false;
+  std::string region;  // a managed node's own region (its calls are served there); else empty
 };
 
 class Credentials {

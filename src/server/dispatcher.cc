@@ -89,22 +89,6 @@ HttpResponse ErrorResponse(const Protocol& proto, AwsError err, const std::strin
   return resp;
 }
 
-AwsError SigV4Error(const sigv4::Error& e) {
-  switch (e.failure) {
-    case sigv4::Failure::kMissingAuthentication:
-      return {"MissingAuthenticationTokenException", e.message, 403};
-    case sigv4::Failure::kIncompleteSignature:
-      return {"IncompleteSignatureException", e.message, 400};
-    case sigv4::Failure::kUnknownAccessKey:
-      return {"UnrecognizedClientException", e.message, 400};
-    case sigv4::Failure::kSignatureMismatch:
-      return {"InvalidSignatureException", e.message, 400};
-    case sigv4::Failure::kExpired:
-      return {"InvalidSignatureException", e.message, 400};
-  }
-  return {"InvalidSignatureException", e.message, 400};
-}
-
 }  // namespace
 
 struct Dispatcher::Call {
@@ -288,22 +272,14 @@ std::variant<Dispatcher::Call, HttpResponse> Dispatcher::Prepare(HttpRequest& re
   const std::string path(req.Path());
   const std::string log_op = svc->name + "." + op_name;
 
-  // 2. SigV4 on every request.
+  // 2. SigV4 on every request (authenticate.cc).
   std::optional<Principal> principal;
   sigv4::Request sreq{std::move(req.method), std::move(req.target), std::move(req.headers),
                       std::move(req.body)};
-  auto verified = sigv4::Verify(
-      sreq,
-      [&](std::string_view key) -> std::optional<std::string> {
-        principal = credentials_.Lookup(key);
-        if (!principal) return std::nullopt;
-        return principal->secret_access_key;
-      },
-      {clock_.NowMillis(), 300, false});
-  if (auto* e = std::get_if<sigv4::Error>(&verified)) {
-    AwsError err = SigV4Error(*e);
-    if (!proto.json && e->failure == sigv4::Failure::kExpired) err.code = "RequestExpired";
-    return ErrorResponse(proto, std::move(err), request_id, log_op);
+  const model::Operation* op = svc->model->FindOperation(op_name);
+  auto verified = Authenticate(sreq, *svc, op, proto.json, principal);
+  if (auto* e = std::get_if<AwsError>(&verified)) {
+    return ErrorResponse(proto, std::move(*e), request_id, log_op);
   }
   const auto& identity = std::get<sigv4::Identity>(verified);
   if (identity.service != svc->name) {
@@ -316,7 +292,6 @@ std::variant<Dispatcher::Call, HttpResponse> Dispatcher::Prepare(HttpRequest& re
   }
 
   // 3. The operation.
-  const model::Operation* op = svc->model->FindOperation(op_name);
   bool implemented =
       svc->operations.count(op_name) > 0 || svc->async_operations.count(op_name) > 0;
   if (op == nullptr || !implemented) {
@@ -392,7 +367,7 @@ std::variant<Dispatcher::Call, HttpResponse> Dispatcher::Prepare(HttpRequest& re
   call.input = std::move(input);
   wire::CallContext& ctx = call.ctx;
   ctx.account_id = principal->account_id;
-  ctx.region = identity.region;
+  ctx.region = principal->region.empty() ? identity.region : principal->region;
   ctx.access_key_id = identity.access_key_id;
   ctx.caller_arn = principal->arn;
   ctx.caller_user_id = principal->user_id;

@@ -16,7 +16,13 @@
 #include "server/credentials.h"
 #include "wire/http_server.h"
 #include "wire/http_types.h"
+#include "wire/node_authority.h"
 #include "wire/service.h"
+#include "wire/sigv4.h"
+
+namespace gc::model {
+struct Operation;
+}
 
 namespace gc::server {
 
@@ -26,7 +32,12 @@ struct DispatcherOptions {
   // Unauthenticated paths under /_groundcrew/ owned by services (SNS's message links): the
   // response, or nullopt if the path is not theirs.
   std::function<std::optional<wire::HttpResponse>(const wire::HttpRequest&)> links;
+  // Managed nodes' credentials and registration keys (SSM); null: only the root credentials.
+  const wire::NodeAuthority* nodes = nullptr;
 };
+
+// The AWS error for a SigV4 failure (JSON protocol codes; the query codec renames them).
+AwsError SigV4Error(const sigv4::Error& e);
 
 class Dispatcher {
  public:
@@ -44,6 +55,18 @@ class Dispatcher {
   // Steps 1-5 (route, authenticate, decode, validate): the call to make, or the error response.
   std::variant<Call, wire::HttpResponse> Prepare(wire::HttpRequest& req);
   wire::HttpResponse HandleAdmin(const wire::HttpRequest& req);
+  // Step 2 (authenticate.cc): who signed `req` for `op` of `svc` — the root credentials, a node's
+  // temporary credentials, a node's registration key (svc.node_key_operations) or nobody (an
+  // operation without authentication). Sets `principal`; the error is the response to send.
+  std::variant<sigv4::Identity, AwsError> Authenticate(const sigv4::Request& req,
+                                                       const wire::ServiceDef& svc,
+                                                       const model::Operation* op,
+                                                       bool json_protocol,
+                                                       std::optional<Principal>& principal) const;
+  std::variant<sigv4::Identity, AwsError> AuthenticateAccessKey(
+      const sigv4::Request& req, bool json_protocol, std::optional<Principal>& principal) const;
+  std::variant<sigv4::Identity, AwsError> AuthenticateNodeKey(
+      const sigv4::Request& req, std::optional<Principal>& principal) const;
 
   const Credentials& credentials_;
   const Clock& clock_;

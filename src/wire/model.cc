@@ -672,13 +672,53 @@ std::string_view EmbeddedModelJson(std::string_view service) {
   return {};
 }
 
+namespace {
+
+// models/<service>-<part>.json is a hand-written supplement of <service>, not a model of its own.
+bool IsSupplementOf(std::string_view name, std::string_view service) {
+  return name.size() > service.size() + 1 && name.substr(0, service.size()) == service &&
+         name[service.size()] == '-';
+}
+
+}  // namespace
+
 std::vector<std::string_view> EmbeddedModelNames() {
   std::vector<std::string_view> names;
   for (size_t i = 0; i < internal::kEmbeddedModelCount; ++i) {
-    names.emplace_back(internal::kEmbeddedModels[i].name);
+    std::string_view name = internal::kEmbeddedModels[i].name;
+    if (name.find('-') == std::string_view::npos) names.push_back(name);
   }
   std::sort(names.begin(), names.end());
   return names;
+}
+
+std::vector<std::string_view> EmbeddedSupplementNames(std::string_view service) {
+  std::vector<std::string_view> names;
+  for (size_t i = 0; i < internal::kEmbeddedModelCount; ++i) {
+    std::string_view name = internal::kEmbeddedModels[i].name;
+    if (IsSupplementOf(name, service)) names.push_back(name);
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+Result<std::string> MergeSupplement(std::string_view model_json, std::string_view supplement_json) {
+  json model = json::parse(model_json, nullptr, false);
+  json supplement = json::parse(supplement_json, nullptr, false);
+  if (!model.is_object() || !supplement.is_object()) {
+    return ModelError("model or supplement is not a JSON object");
+  }
+  for (const char* section : {"operations", "shapes"}) {
+    json& into = model[section];
+    json& add = supplement[section];
+    if (!add.is_object()) continue;
+    for (auto& [name, def] : add.items()) {
+      // A supplement adds what botocore lacks; redefining a botocore name would hide a change.
+      if (into.contains(name)) return ModelError(std::string(section) + " " + name + " clashes");
+      into[name] = std::move(def);
+    }
+  }
+  return model.dump();
 }
 
 namespace {
@@ -702,7 +742,12 @@ const ServiceModel* Models::Find(std::string_view service) {
     if (service != e.name) continue;
     LazyModel& slot = Slots()[i];
     std::call_once(slot.once, [&] {
-      auto parsed = ServiceModel::Parse({e.json, e.size});
+      Result<std::string> text = std::string(e.json, e.size);
+      for (std::string_view supplement : EmbeddedSupplementNames(service)) {
+        if (text.ok()) text = MergeSupplement(*text, EmbeddedModelJson(supplement));
+      }
+      auto parsed = text.ok() ? ServiceModel::Parse(*text)
+                              : Result<std::unique_ptr<ServiceModel>>(text.error());
       if (!parsed.ok()) {
         // The embedded models are checked in and tested: failing here is a build error.
         std::fprintf(stderr, "embedded model %s does not parse: %s\n", e.name,

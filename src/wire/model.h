@@ -197,10 +197,19 @@ class ServiceModel {
 
 // The checked-in models/<service>.json compiled into the binary; empty if there is none.
 std::string_view EmbeddedModelJson(std::string_view service);
-// Names of the embedded models ("sns", "sqs", "ssm", "sts"), sorted.
+// Names of the embedded models ("sns", "sqs", "ssm", "sts"), sorted; supplements are left out.
 std::vector<std::string_view> EmbeddedModelNames();
 
-// The embedded models, each parsed once on first use. Thread-safe.
+// Hand-written supplements: models/<service>-<part>.json (e.g. ssm-agent.json, the agent-only SSM
+// operations botocore lacks) hold "operations" and "shapes" that Models::Get merges into
+// <service>'s model. They are not in EmbeddedModelNames(). Names of `service`'s supplements,
+// sorted.
+std::vector<std::string_view> EmbeddedSupplementNames(std::string_view service);
+// `model_json` with the supplement's operations and shapes added; InternalFailure on malformed
+// JSON or when the supplement redefines a name the model already has.
+Result<std::string> MergeSupplement(std::string_view model_json, std::string_view supplement_json);
+
+// The embedded models, each parsed once on first use (with their supplements). Thread-safe.
 class Models {
  public:
   // Aborts if `service` is not embedded or its model does not parse: both are build errors,

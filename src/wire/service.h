@@ -49,6 +49,11 @@ struct ServiceDef {
   std::unordered_map<std::string, AsyncOperationHandler> async_operations;
   // Operations a node's credentials may call (the agent-facing ones); all others need the operator.
   std::unordered_map<std::string, bool> node_operations;
+  // Operations authenticated by a managed node's registration key instead of an access key: SigV4
+  // canonicalisation with an RSA signature (SSM's RequestManagedInstanceRoleToken and
+  // UpdateManagedInstancePublicKey; see sigv4::VerifyWithSignatureCheck and NodeAuthority).
+  // Operations the model marks "authtype":"none" (RegisterManagedInstance) need no signature.
+  std::unordered_map<std::string, bool> node_key_operations;
 
   // Optional hooks, used by SQS (a JSON service that keeps its query-protocol behaviour):
 

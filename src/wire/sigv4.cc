@@ -734,13 +734,25 @@ std::string DeriveSigningKey(std::string_view secret, std::string_view date,
   return std::string(k.data(), k.size());
 }
 
-std::variant<Identity, Error> Verify(const Request& req, const SecretLookup& lookup,
-                                     const VerifyOptions& options) {
-  std::string_view path;
+namespace {
+
+// Verification steps shared by every signature kind: parses the Authorization header or the
+// presigned query, checks the credential scope, the signed Host and the time window, and works
+// out the payload hash (X-Amz-Content-Sha256 when sent, else SHA-256 of the body).
+struct Parsed {
+  AuthParams p;
+  Identity id;
+  std::string body_hash;
+  std::string payload_hash;
+  bool has_content_sha = false;
   std::string_view query;
-  SplitTarget(req.target, path, query);
+};
+
+std::optional<Error> ParseSigned(const Request& req, const VerifyOptions& options, Parsed& out) {
+  std::string_view path;
+  SplitTarget(req.target, path, out.query);
   const std::string* authorization = FindHeader(req, "authorization");
-  const bool presigned = QueryParam(query, "X-Amz-Algorithm").has_value();
+  const bool presigned = QueryParam(out.query, "X-Amz-Algorithm").has_value();
   if (authorization == nullptr && !presigned) {
     return Fail(Failure::kMissingAuthentication, std::string(kMsgMissing));
   }
@@ -750,40 +762,58 @@ std::variant<Identity, Error> Verify(const Request& req, const SecretLookup& loo
                 "Signature query string parameter or the Authorization header should be "
                 "specified");
   }
-
-  AuthParams p;
-  if (auto err = presigned ? ParsePresignedQuery(query, p)
+  AuthParams& p = out.p;
+  if (auto err = presigned ? ParsePresignedQuery(out.query, p)
                            : ParseAuthorizationHeader(req, *authorization, p)) {
-    return *std::move(err);
+    return err;
   }
   for (char& c : p.signed_headers) c = ToLower(c);
-  Identity id;
-  if (auto err = ParseCredential(p, id)) return *std::move(err);
+  if (auto err = ParseCredential(p, out.id)) return err;
   if (!SignsHost(p.signed_headers)) {
     return Fail(Failure::kIncompleteSignature,
                 "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.");
   }
-  if (auto err = CheckTime(p, options)) return *std::move(err);
+  if (auto err = CheckTime(p, options)) return err;
+  return std::nullopt;
+}
+
+// SigV4 payload hash: X-Amz-Content-Sha256 when sent (then it must match the body unless it says
+// UNSIGNED-PAYLOAD), else SHA-256 of the body.
+std::optional<Error> ComputePayloadHash(const Request& req, Parsed& out) {
+  out.body_hash = crypto::Hex(crypto::Sha256(req.body));
+  out.payload_hash = out.body_hash;
+  const std::string* content_sha = FindHeader(req, "x-amz-content-sha256");
+  out.has_content_sha = content_sha != nullptr;
+  if (content_sha != nullptr) {
+    std::string_view declared = Trim(*content_sha);
+    if (declared != kUnsignedPayload && declared != out.body_hash) {
+      return Fail(Failure::kSignatureMismatch, std::string(kMsgContentSha));
+    }
+    out.payload_hash.assign(declared);
+  }
+  return std::nullopt;
+}
+
+// Credential scope = credential without the access key id.
+std::string_view Scope(const Parsed& v) {
+  return std::string_view(v.p.credential).substr(v.id.access_key_id.size() + 1);
+}
+
+}  // namespace
+
+std::variant<Identity, Error> Verify(const Request& req, const SecretLookup& lookup,
+                                     const VerifyOptions& options) {
+  Parsed v;
+  if (auto err = ParseSigned(req, options, v)) return *std::move(err);
+  const AuthParams& p = v.p;
+  const Identity& id = v.id;
 
   std::optional<std::string> secret = lookup(id.access_key_id);
   if (!secret) return Fail(Failure::kUnknownAccessKey, std::string(kMsgUnknownKey));
-
-  // SigV4 payload hash: X-Amz-Content-Sha256 when sent (then it must match the body unless it
-  // says UNSIGNED-PAYLOAD), else SHA-256 of the body.
-  std::string body_hash = crypto::Hex(crypto::Sha256(req.body));
-  std::string_view payload_hash = body_hash;
-  const std::string* content_sha = FindHeader(req, "x-amz-content-sha256");
-  if (content_sha != nullptr) {
-    std::string_view declared = Trim(*content_sha);
-    if (declared != kUnsignedPayload && declared != body_hash) {
-      return Fail(Failure::kSignatureMismatch, std::string(kMsgContentSha));
-    }
-    payload_hash = declared;
-  }
+  if (auto err = ComputePayloadHash(req, v)) return *std::move(err);
 
   const SigningKey key = KeyCache().Get(id.access_key_id, id.date, id.region, id.service, *secret);
-  // Credential scope = credential without the access key id.
-  const std::string_view scope = std::string_view(p.credential).substr(id.access_key_id.size() + 1);
+  const std::string_view scope = Scope(v);
   const bool normalize = !options.disable_path_normalization;
   auto matches = [&](std::string_view payload, bool drop_token) {
     std::string canonical =
@@ -792,16 +822,41 @@ std::variant<Identity, Error> Verify(const Request& req, const SecretLookup& loo
     return crypto::ConstantTimeEquals(expected, p.signature);
   };
 
-  if (matches(payload_hash, false)) return id;
+  if (matches(v.payload_hash, false)) return id;
   if (p.presigned) {
     // Presigned URLs: S3-style signers sign UNSIGNED-PAYLOAD instead of the body hash; IoT-style
     // signers may append the session token after signing (only when the caller opts in).
-    const bool try_unsigned = content_sha == nullptr;
+    const bool try_unsigned = !v.has_content_sha;
     const bool try_no_token = options.accept_unsigned_query_session_token &&
-                              QueryParam(query, "X-Amz-Security-Token").has_value();
+                              QueryParam(v.query, "X-Amz-Security-Token").has_value();
     if (try_unsigned && matches(kUnsignedPayload, false)) return id;
-    if (try_no_token && matches(payload_hash, true)) return id;
+    if (try_no_token && matches(v.payload_hash, true)) return id;
     if (try_unsigned && try_no_token && matches(kUnsignedPayload, true)) return id;
+  }
+  return Fail(Failure::kSignatureMismatch, std::string(kMsgMismatch));
+}
+
+std::variant<Identity, Error> VerifyWithSignatureCheck(const Request& req,
+                                                       const SignatureCheck& check,
+                                                       const VerifyOptions& options) {
+  Parsed v;
+  if (auto err = ParseSigned(req, options, v)) return *std::move(err);
+  if (v.p.presigned) {
+    return Fail(Failure::kIncompleteSignature,
+                "This operation must be signed in the Authorization header.");
+  }
+  if (auto err = ComputePayloadHash(req, v)) return *std::move(err);
+  const std::string canonical =
+      BuildCanonicalRequest(req, v.p.signed_headers, v.payload_hash,
+                            !options.disable_path_normalization, /*drop_query_token=*/false);
+  switch (
+      check(v.id.access_key_id, StringToSign(v.p.amz_date, Scope(v), canonical), v.p.signature)) {
+    case SignatureCheckResult::kMatch:
+      return v.id;
+    case SignatureCheckResult::kUnknownKey:
+      return Fail(Failure::kUnknownAccessKey, std::string(kMsgUnknownKey));
+    case SignatureCheckResult::kMismatch:
+      break;
   }
   return Fail(Failure::kSignatureMismatch, std::string(kMsgMismatch));
 }

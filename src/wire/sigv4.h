@@ -63,6 +63,20 @@ struct VerifyOptions {
 std::variant<Identity, Error> Verify(const Request& req, const SecretLookup& lookup,
                                      const VerifyOptions& options);
 
+// SigV4 with a signature other than HMAC: SSM's RSA-signed agent calls (amazon-ssm-agent's
+// agent/ssm/rsaauth) canonicalise exactly as SigV4 but put a base64 RSASSA-PSS signature of the
+// string to sign in `Signature=`, with the managed node id as the access key id.
+enum class SignatureCheckResult { kMatch, kMismatch, kUnknownKey };
+using SignatureCheck = std::function<SignatureCheckResult(
+    std::string_view access_key_id, std::string_view string_to_sign, std::string_view signature)>;
+
+// Verifies the header form like Verify — parsing, scope, signed Host, skew, payload hash and the
+// canonical request rebuilt from SignedHeaders — then lets `check` judge the signature. Presigned
+// URLs are refused (kIncompleteSignature); kUnknownKey gives kUnknownAccessKey.
+std::variant<Identity, Error> VerifyWithSignatureCheck(const Request& req,
+                                                       const SignatureCheck& check,
+                                                       const VerifyOptions& options);
+
 struct Credentials {
   std::string access_key_id;
   std::string secret_access_key;

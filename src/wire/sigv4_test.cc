@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "common/crypto.h"
+#include "common/rsa_pss.h"
 
 #ifndef GC_SHARED_DIR_DEFAULT
 #define GC_SHARED_DIR_DEFAULT ""
@@ -772,6 +773,84 @@ TEST(SigV4Verify, ConcurrentVerifiesAgree) {
   }
   for (auto& th : threads) th.join();
   EXPECT_EQ(failures.load(), 0);
+}
+
+// RSA-signed requests as amazon-ssm-agent's rsaauth builds them: every header but Authorization
+// and User-Agent signed, X-Amz-Content-Sha256 added after signing, a base64 RSASSA-PSS signature
+// of the SigV4 string to sign, and the managed node id as the access key id.
+TEST(SigV4VerifyWithSignatureCheck, AcceptsTheAgentsRsaSignatureAndRefusesTampering) {
+  const crypto::RsaKeyPair key = crypto::GenerateRsaKeyPair();
+  const std::string node = "mi-0123456789abcdef0";
+  const std::string scope = "20150830/us-east-1/ssm/aws4_request";
+  Request r{"POST",
+            "/",
+            {{"Host", "127.0.0.1:4566"},
+             {"Content-Type", "application/x-amz-json-1.1"},
+             {"Content-Length", "19"},
+             {"X-Amz-Date", kDate},
+             {"X-Amz-Target", "AmazonSSM.RequestManagedInstanceRoleToken"},
+             {"User-Agent", "aws-sdk-go/1.44"}},
+            R"({"Fingerprint":"f"})"};
+  ASSERT_EQ(r.body.size(), 19u);
+  const std::vector<std::string> signed_headers = {"content-length", "content-type", "host",
+                                                   "x-amz-date", "x-amz-target"};
+  const std::string sts =
+      StringToSign(kDate, scope, CanonicalRequest(r, signed_headers, HexSha256(r.body), true));
+  auto signature = crypto::RsaPssSign(key.private_key, sts);
+  ASSERT_TRUE(signature.has_value());
+  r.headers.emplace_back("Authorization",
+                         "AWS4-HMAC-SHA256 Credential=" + node + "/" + scope +
+                             ", SignedHeaders=content-length;content-type;host;x-amz-date;"
+                             "x-amz-target, Signature=" +
+                             *signature);
+  r.headers.emplace_back("X-Amz-Content-Sha256", HexSha256(r.body));
+
+  std::string seen_key;
+  SignatureCheck rsa = [&](std::string_view ak, std::string_view string_to_sign,
+                           std::string_view sig) {
+    seen_key.assign(ak);
+    if (ak != node) return SignatureCheckResult::kUnknownKey;
+    return crypto::RsaPssVerify(key.public_key, string_to_sign, sig)
+               ? SignatureCheckResult::kMatch
+               : SignatureCheckResult::kMismatch;
+  };
+  auto v = VerifyWithSignatureCheck(r, rsa, At(kNow));
+  ASSERT_TRUE(std::holds_alternative<Identity>(v)) << Describe(v);
+  EXPECT_EQ(std::get<Identity>(v).access_key_id, node);
+  EXPECT_EQ(std::get<Identity>(v).service, "ssm");
+  EXPECT_EQ(seen_key, node);
+
+  Request tampered = r;
+  tampered.body = R"({"Fingerprint":"g"})";
+  for (auto& [k, val] : tampered.headers) {
+    if (k == "X-Amz-Content-Sha256") val = HexSha256(tampered.body);
+  }
+  v = VerifyWithSignatureCheck(tampered, rsa, At(kNow));
+  ASSERT_FALSE(std::holds_alternative<Identity>(v));
+  EXPECT_EQ(FailureOf(v), Failure::kSignatureMismatch);
+
+  v = VerifyWithSignatureCheck(r, rsa, At(kNow + 301000));
+  ASSERT_FALSE(std::holds_alternative<Identity>(v));
+  EXPECT_EQ(FailureOf(v), Failure::kExpired);
+
+  SignatureCheck unknown = [](std::string_view, std::string_view, std::string_view) {
+    return SignatureCheckResult::kUnknownKey;
+  };
+  v = VerifyWithSignatureCheck(r, unknown, At(kNow));
+  ASSERT_FALSE(std::holds_alternative<Identity>(v));
+  EXPECT_EQ(FailureOf(v), Failure::kUnknownAccessKey);
+}
+
+TEST(SigV4VerifyWithSignatureCheck, RefusesPresignedUrls) {
+  Request r = Get("/?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=mi-0123456789abcdef0%2F" +
+                  ReplaceAll(kScope, "/", "%2F") + "&X-Amz-Date=" + kDate +
+                  "&X-Amz-Expires=60&X-Amz-SignedHeaders=host&X-Amz-Signature=abc");
+  SignatureCheck always = [](std::string_view, std::string_view, std::string_view) {
+    return SignatureCheckResult::kMatch;
+  };
+  auto v = VerifyWithSignatureCheck(r, always, At(kNow));
+  ASSERT_FALSE(std::holds_alternative<Identity>(v));
+  EXPECT_EQ(FailureOf(v), Failure::kIncompleteSignature);
 }
 
 }  // namespace

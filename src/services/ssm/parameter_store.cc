@@ -8,6 +8,7 @@
 #include <regex>
 
 #include "common/crypto.h"
+#include "services/ssm/paging.h"
 #include "services/ssm/ssm_errors.h"
 
 namespace gc::ssm {
@@ -719,16 +720,9 @@ Result<bool> Matches(Tx& tx, const wire::CallContext& ctx, const Param& p,
   return true;
 }
 
-// NextToken: base64 of the last name returned.
-std::string EncodeToken(const std::string& last) { return crypto::Base64Encode("n:" + last); }
-
-Result<std::string> DecodeToken(const Json& in) {
-  std::string token = GetString(in, "NextToken");
-  if (token.empty()) return std::string();
-  auto raw = crypto::Base64Decode(token);
-  if (!raw || !StartsWith(*raw, "n:")) return errors::InvalidNextToken();
-  return raw->substr(2);
-}
+// NextToken (paging.h): the last name returned.
+std::string EncodeToken(const std::string& last) { return EncodeNextToken("n", last); }
+Result<std::string> DecodeToken(const Json& in) { return DecodeNextToken(in, "n"); }
 
 }  // namespace
 

@@ -28,27 +28,65 @@ Result<std::string> ResourceTags::Resolve(const wire::CallContext& ctx, const Js
   return it->second(ctx, in.value("ResourceId", ""));
 }
 
+Status ResourceTags::PutTags(Tx& tx, const wire::CallContext& ctx, const std::string& type,
+                             const std::string& id, const Json& tags) {
+  for (const auto& tag : tags) {
+    auto r = tx.Exec(
+        "INSERT INTO ssm_tag (account, region, resource_type, resource_id, tag_key, tag_value) "
+        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (account, region, resource_type, resource_id, "
+        "tag_key) DO UPDATE SET tag_value = excluded.tag_value",
+        {ctx.account_id, ctx.region, type, id, tag.value("Key", ""), tag.value("Value", "")});
+    if (!r.ok()) return r.take_error();
+  }
+  auto count = tx.Query(
+      "SELECT COUNT(*) FROM ssm_tag WHERE account = ? AND region = ? AND resource_type = ? AND "
+      "resource_id = ?",
+      {ctx.account_id, ctx.region, type, id});
+  if (!count.ok()) return count.take_error();
+  if (count->front().Int(0) > kMaxTagsPerResource) return errors::TooManyTags();
+  return Ok{};
+}
+
+Result<Json> ResourceTags::LoadTags(Tx& tx, const wire::CallContext& ctx, const std::string& type,
+                                    const std::string& id) {
+  auto rows = tx.Query(
+      "SELECT tag_key, tag_value FROM ssm_tag WHERE account = ? AND region = ? AND "
+      "resource_type = ? AND resource_id = ? ORDER BY tag_key",
+      {ctx.account_id, ctx.region, type, id});
+  if (!rows.ok()) return rows.take_error();
+  Json list = Json::array();
+  for (const auto& r : *rows) list.push_back({{"Key", r.Str(0)}, {"Value", r.Str(1)}});
+  return list;
+}
+
+Status ResourceTags::DeleteAllTags(Tx& tx, const wire::CallContext& ctx, const std::string& type,
+                                   const std::string& id) {
+  auto r = tx.Exec(
+      "DELETE FROM ssm_tag WHERE account = ? AND region = ? AND resource_type = ? AND "
+      "resource_id = ?",
+      {ctx.account_id, ctx.region, type, id});
+  if (!r.ok()) return r.take_error();
+  return Ok{};
+}
+
+Result<std::map<std::string, ResourceTags::TagMap>> ResourceTags::LoadTagsOfType(
+    Tx& tx, const wire::CallContext& ctx, const std::string& type) {
+  auto rows = tx.Query(
+      "SELECT resource_id, tag_key, tag_value FROM ssm_tag WHERE account = ? AND region = ? AND "
+      "resource_type = ?",
+      {ctx.account_id, ctx.region, type});
+  if (!rows.ok()) return rows.take_error();
+  std::map<std::string, TagMap> out;
+  for (const auto& r : *rows) out[r.Str(0)][r.Str(1)] = r.Str(2);
+  return out;
+}
+
 Result<Json> ResourceTags::AddTagsToResource(const wire::CallContext& ctx, const Json& in) {
   auto id = Resolve(ctx, in);
   if (!id.ok()) return id.take_error();
   const std::string type = in.value("ResourceType", "");
-  Status st = store_.Write([&](Tx& tx) -> Status {
-    for (const auto& tag : in.value("Tags", Json::array())) {
-      auto r = tx.Exec(
-          "INSERT INTO ssm_tag (account, region, resource_type, resource_id, tag_key, tag_value) "
-          "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (account, region, resource_type, resource_id, "
-          "tag_key) DO UPDATE SET tag_value = excluded.tag_value",
-          {ctx.account_id, ctx.region, type, *id, tag.value("Key", ""), tag.value("Value", "")});
-      if (!r.ok()) return r.take_error();
-    }
-    auto count = tx.Query(
-        "SELECT COUNT(*) FROM ssm_tag WHERE account = ? AND region = ? AND resource_type = ? AND "
-        "resource_id = ?",
-        {ctx.account_id, ctx.region, type, *id});
-    if (!count.ok()) return count.take_error();
-    if (count->front().Int(0) > kMaxTagsPerResource) return errors::TooManyTags();
-    return Ok{};
-  });
+  Status st = store_.Write(
+      [&](Tx& tx) { return PutTags(tx, ctx, type, *id, in.value("Tags", Json::array())); });
   if (!st.ok()) return st.take_error();
   return Json::object();
 }
@@ -75,14 +113,11 @@ Result<Json> ResourceTags::ListTagsForResource(const wire::CallContext& ctx, con
   auto id = Resolve(ctx, in);
   if (!id.ok()) return id.take_error();
   const std::string type = in.value("ResourceType", "");
-  Json list = Json::array();
+  Json list;
   Status st = store_.Read([&](Tx& tx) -> Status {
-    auto rows = tx.Query(
-        "SELECT tag_key, tag_value FROM ssm_tag WHERE account = ? AND region = ? AND "
-        "resource_type = ? AND resource_id = ? ORDER BY tag_key",
-        {ctx.account_id, ctx.region, type, *id});
-    if (!rows.ok()) return rows.take_error();
-    for (const auto& r : *rows) list.push_back({{"Key", r.Str(0)}, {"Value", r.Str(1)}});
+    auto tags = LoadTags(tx, ctx, type, *id);
+    if (!tags.ok()) return tags.take_error();
+    list = std::move(*tags);
     return Ok{};
   });
   if (!st.ok()) return st.take_error();

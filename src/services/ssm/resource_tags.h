@@ -31,6 +31,23 @@ class ResourceTags {
   Result<Json> RemoveTagsFromResource(const wire::CallContext& ctx, const Json& in);
   Result<Json> ListTagsForResource(const wire::CallContext& ctx, const Json& in);
 
+  // For areas that handle tags inside their own transactions (Tags given at creation, tags
+  // removed with the resource, tags shown in listings):
+  // Sets `tags` ([{Key, Value}]) on a resource; TooManyTagsError past 50 tags.
+  static Status PutTags(store::Tx& tx, const wire::CallContext& ctx, const std::string& type,
+                        const std::string& id, const Json& tags);
+  // The resource's tags as a TagList, ordered by key.
+  static Result<Json> LoadTags(store::Tx& tx, const wire::CallContext& ctx, const std::string& type,
+                               const std::string& id);
+  // Removes every tag of the resource.
+  static Status DeleteAllTags(store::Tx& tx, const wire::CallContext& ctx, const std::string& type,
+                              const std::string& id);
+  // Every tag of every resource of `type`, by resource id then key (tag filters over a listing).
+  using TagMap = std::map<std::string, std::string>;
+  static Result<std::map<std::string, TagMap>> LoadTagsOfType(store::Tx& tx,
+                                                              const wire::CallContext& ctx,
+                                                              const std::string& type);
+
  private:
   Result<std::string> Resolve(const wire::CallContext& ctx, const Json& in);
 

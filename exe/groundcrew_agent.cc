@@ -1,0 +1,92 @@
+// groundcrew-agent: the node agent. Thin main(): `register` and `run` flags to the agent library.
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdlib>
+
+#include "agent/agent.h"
+#include "agent/files.h"
+#include "agent/log.h"
+#include "agent/registration.h"
+#include "common/clock.h"
+
+#ifndef GC_AGENT_VERSION
+#define GC_AGENT_VERSION "0.0.0"
+#endif
+
+namespace {
+
+// Scripts inherit 0, 1 and 2: make sure they are open (a daemon may be started without them).
+void EnsureStandardFds() {
+  for (int fd = 0; fd <= 2; ++fd) {
+    if (::fcntl(fd, F_GETFD) < 0) ::open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  EnsureStandardFds();
+  if (const char* level = std::getenv("GC_AGENT_LOG_LEVEL"); level != nullptr) {
+    const std::string l = level;
+    if (l == "debug") gc::agent::SetLogLevel(gc::agent::LogLevel::kDebug);
+    if (l == "warn") gc::agent::SetLogLevel(gc::agent::LogLevel::kWarn);
+    if (l == "error") gc::agent::SetLogLevel(gc::agent::LogLevel::kError);
+  }
+
+  CLI::App app{
+      "groundcrew-agent: the groundcrew node agent (speaks the AWS Systems Manager agent "
+      "protocol)"};
+  app.set_version_flag("--version", std::string("groundcrew-agent ") + GC_AGENT_VERSION);
+  app.require_subcommand(1);
+
+  gc::agent::RegisterOptions reg;
+  CLI::App* register_cmd =
+      app.add_subcommand("register", "register this node with a hybrid activation");
+  register_cmd->add_option("--endpoint", reg.endpoint, "groundcrewd URL, e.g. https://host:8443")
+      ->required();
+  register_cmd->add_option("--code", reg.activation_code, "activation code")->required();
+  register_cmd->add_option("--id", reg.activation_id, "activation id")->required();
+  register_cmd->add_option("--region", reg.region, "region of the activation")->required();
+  register_cmd->add_option("--state-dir", reg.state_dir, "state directory (made with mode 0700)")
+      ->required();
+  register_cmd->add_option("--ca-file", reg.ca_file,
+                           "PEM CA certificates to verify the server with, instead of the "
+                           "system trust store");
+
+  gc::agent::RunOptions run;
+  CLI::App* run_cmd = app.add_subcommand("run", "run the agent daemon");
+  run_cmd->add_option("--state-dir", run.state_dir, "state directory")->capture_default_str();
+  run_cmd
+      ->add_option("--root", run.root,
+                   "root directory of the system that inventory and patching plugins read")
+      ->capture_default_str();
+  // Hidden, for tests: a shorter heartbeat period (also GC_AGENT_HEARTBEAT_SECONDS).
+  run_cmd->add_option("--heartbeat-seconds", run.heartbeat_seconds)
+      ->envname("GC_AGENT_HEARTBEAT_SECONDS")
+      ->check(CLI::Range(1, 86400))
+      ->group("");
+
+  CLI11_PARSE(app, argc, argv);
+
+  if (register_cmd->parsed()) {
+    gc::SystemClock clock;
+    auto id = gc::agent::Register(reg, clock);
+    if (!id.ok()) {
+      const auto& e = id.error();
+      if (e.code == "AgentError") {
+        fmt::print(stderr, "groundcrew-agent: registration failed: {}\n", e.message);
+      } else {
+        fmt::print(stderr, "groundcrew-agent: registration failed: {}: {}\n", e.code, e.message);
+      }
+      return 1;
+    }
+    fmt::print("{}\n", id->instance_id);
+    return 0;
+  }
+  run.root = gc::agent::AbsolutePath(run.root);
+  run.state_dir = gc::agent::AbsolutePath(run.state_dir);
+  return gc::agent::RunAgentUntilSignalled(run);
+}
