@@ -14,13 +14,14 @@ python3 tools/trim_model.py --check
 echo "== release build and all tests"
 cmake --preset release >/dev/null
 cmake --build --preset release
-ctest --test-dir build --output-on-failure --timeout 600
+# Two at a time: the e2e suites mostly wait on the network and the disk.
+ctest --test-dir build --output-on-failure --timeout 600 -j2
 
 echo "== sanitizer build (ASan + UBSan): unit tests, and the e2e suites against a sanitized server"
 cmake --preset asan >/dev/null
-cmake --build --preset asan --target unit_tests groundcrewd groundcrew
+cmake --build --preset asan --target unit_tests groundcrewd groundcrew groundcrew-agent
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  ctest --test-dir build-asan --output-on-failure -E 'postgres|debian' --timeout 900
+  ctest --test-dir build-asan --output-on-failure -E 'postgres|debian' --timeout 900 -j2
 
 echo "== fuzzers (${GC_FUZZ_SECONDS:-60} s each)"
 cmake --preset fuzz >/dev/null
