@@ -17,6 +17,7 @@
 #include "services/sns/message_signing.h"
 #include "services/sns/sns_service.h"
 #include "services/sqs/sqs_service.h"
+#include "services/ssm/run_command.h"
 #include "services/ssm/ssm_service.h"
 #include "services/sts/sts_service.h"
 #include "store/store.h"
@@ -108,7 +109,9 @@ int RunServer(AppOptions opt) {
   sqs::SqsService sqs(**store, clock);
   ssm::SsmService ssm(**store, *param_key, {*nodes_key, opt.node_ping_timeout_seconds});
   sns::SnsService sns(**store, outbox, **signer, "");
+  ssm::RunCommand run_command(**store, ssm.documents(), ssm.nodes(), clock);
   std::vector<store::Migration> migrations = ssm::SsmService::Migrations();
+  for (auto& m : ssm::RunCommand::Migrations()) migrations.push_back(std::move(m));
   for (auto& m : delivery::Outbox::Migrations()) migrations.push_back(std::move(m));
   for (auto& m : sns::SnsService::Migrations()) migrations.push_back(std::move(m));
   for (auto& m : sqs::SqsService::Migrations()) migrations.push_back(std::move(m));
@@ -154,7 +157,10 @@ int RunServer(AppOptions opt) {
     return resp;
   };
   Dispatcher dispatcher(**creds, clock, dopt);
-  dispatcher.AddService(ssm.Definition());
+  wire::ServiceDef ssm_def = ssm.Definition();
+  run_command.AddOperations(ssm_def);
+  dispatcher.AddService(std::move(ssm_def));
+  dispatcher.AddService(run_command.MessageDeliveryDefinition());
   dispatcher.AddService(sts::MakeStsService());
   dispatcher.AddService(sns.Definition());
   dispatcher.AddService(sqs.Definition());
@@ -172,7 +178,10 @@ int RunServer(AppOptions opt) {
   hopt.tls_cert_file = opt.tls_cert;
   hopt.tls_key_file = opt.tls_key;
   hopt.access_log = opt.access_log;
-  hopt.on_shutdown = [&sqs] { sqs.Shutdown(); };  // answers parked long polls
+  hopt.on_shutdown = [&sqs, &run_command] {  // answers parked long polls
+    sqs.Shutdown();
+    run_command.Shutdown();
+  };
   wire::HttpServer server(hopt, [&dispatcher](wire::HttpRequest& req, wire::Responder respond) {
     dispatcher.Handle(req, respond);
   });
@@ -197,6 +206,7 @@ int RunServer(AppOptions opt) {
     return Ok{};
   });
   outbox.Start();
+  run_command.Start();
   double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
                   .count();
   if (hopt.host != "127.0.0.1" && hopt.host != "::1" && hopt.host != "localhost" &&

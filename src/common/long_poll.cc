@@ -1,11 +1,11 @@
-#include "services/sqs/long_poll.h"
+#include "common/long_poll.h"
 
 #include <fmt/format.h>
 #include <pthread.h>
 
 #include <algorithm>
 
-namespace gc::sqs {
+namespace gc {
 
 LongPoll::LongPoll(TimerQueue& timers) : timers_(timers) {}
 
@@ -93,4 +93,4 @@ size_t LongPoll::Parked() {
   return n;
 }
 
-}  // namespace gc::sqs
+}  // namespace gc

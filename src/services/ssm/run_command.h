@@ -1,0 +1,95 @@
+// RunCommand: SSM Run Command — SendCommand, ListCommands, ListCommandInvocations,
+// GetCommandInvocation, CancelCommand — and the ec2messages service the agents long-poll for
+// their work (GetMessages, AcknowledgeMessage, SendReply, FailMessage, DeleteMessage;
+// docs/AGENT_PROTOCOL.md section 2). Rate control (MaxConcurrency / MaxErrors), delivery
+// timeouts and status aggregation run inside the store transaction that changes an invocation,
+// and a periodic sweep (a timer) times out undelivered invocations and carries on after a
+// restart. Tables ssm_command, ssm_invocation, ssm_node_message, ssm_command_reply.
+//
+// Thread-safe. Threads: GetMessages attempts and the sweep run on a small worker pool; parked
+// polls wait as timers (common/long_poll.h), never as blocked threads.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/long_poll.h"
+#include "common/status.h"
+#include "common/timer_queue.h"
+#include "common/worker_pool.h"
+#include "services/ssm/documents.h"
+#include "services/ssm/managed_nodes.h"
+#include "store/store.h"
+#include "wire/service.h"
+
+namespace gc::ssm {
+
+struct RunCommandOptions {
+  int64_t poll_wait_ms = 15000;    // an empty GetMessages is held this long (agent: 20 s client)
+  int64_t sweep_interval_ms = 1000;
+  int64_t max_deliveries = 3;      // an unacknowledged message is handed out at most this often
+};
+
+class RunCommand {
+ public:
+  RunCommand(store::Store& store, Documents& documents, ManagedNodes& nodes, const Clock& clock,
+             RunCommandOptions options = {});
+  ~RunCommand();  // stops the sweep, answers parked polls, joins the pool
+
+  static std::vector<store::Migration> Migrations();
+
+  // Adds SendCommand … CancelCommand to SSM's operation table; `this` must outlive it.
+  void AddOperations(wire::ServiceDef& ssm);
+  // The ec2messages service (node credentials only); `this` must outlive it.
+  wire::ServiceDef MessageDeliveryDefinition();
+
+  // Starts the sweep (delivery timeouts, rate control after a restart). Call once serving.
+  void Start();
+  // Answers every parked GetMessages at once (server shutdown).
+  void Shutdown();
+
+  using Json = nlohmann::json;
+  using Ctx = wire::CallContext;
+  Result<Json> SendCommand(const Ctx& ctx, const Json& in);
+  Result<Json> ListCommands(const Ctx& ctx, const Json& in);
+  Result<Json> ListCommandInvocations(const Ctx& ctx, const Json& in);
+  Result<Json> GetCommandInvocation(const Ctx& ctx, const Json& in);
+  Result<Json> CancelCommand(const Ctx& ctx, const Json& in);
+
+  void GetMessages(const Ctx& ctx, const Json& in, wire::Done done);
+  Result<Json> AcknowledgeMessage(const Ctx& ctx, const Json& in);
+  Result<Json> SendReply(const Ctx& ctx, const Json& in);
+  Result<Json> FailMessage(const Ctx& ctx, const Json& in);
+  Result<Json> DeleteMessage(const Ctx& ctx, const Json& in);
+
+  // One sweep now (tests; the timer calls it every sweep_interval_ms).
+  void Sweep();
+
+ private:
+  struct Poll;
+  void Attempt(const std::shared_ptr<Poll>& poll);
+  void ScheduleSweep();
+  // Commits `fn`, then wakes the polls of the nodes it gave new messages.
+  Status WriteAndNotify(const std::function<Status(store::Tx&, std::vector<std::string>&)>& fn);
+
+  store::Store& store_;
+  Documents& documents_;
+  ManagedNodes& nodes_;
+  const Clock& clock_;
+  const RunCommandOptions options_;
+  std::unique_ptr<WorkerPool> pool_;
+  std::unique_ptr<TimerQueue> timers_;
+  std::unique_ptr<LongPoll> long_poll_;
+  std::atomic<int64_t> sweeps_ = 0;
+  std::mutex mu_;
+  bool stopping_ = false;  // GUARDED_BY(mu_): set by the destructor
+};
+
+}  // namespace gc::ssm
