@@ -1036,6 +1036,21 @@ Result<std::optional<MessageRow>> LoadMessage(Tx& tx, const std::string& id) {
   return std::optional<MessageRow>(MessageRow{row.Str(0), row.Str(1), row.Str(2), row.Int(3) != 0});
 }
 
+// The message `id` if it exists and is addressed to `node` (a node may touch only its own).
+Result<std::optional<MessageRow>> LoadOwnMessage(Tx& tx, const std::string& id,
+                                                 const std::string& node) {
+  auto m = LoadMessage(tx, id);
+  if (!m.ok() || !m->has_value() || (*m)->node == node) return m;
+  return std::optional<MessageRow>();
+}
+
+// Never handed out again (acknowledged, failed or deleted).
+Status MarkMessageDone(Tx& tx, const std::string& id) {
+  auto u = tx.Exec("UPDATE ssm_node_message SET done = 1 WHERE message_id = ?", {id});
+  if (!u.ok()) return u.take_error();
+  return Ok{};
+}
+
 }  // namespace
 
 Result<Json> RunCommand::AcknowledgeMessage(const Ctx& ctx, const Json& in) {
@@ -1044,12 +1059,11 @@ Result<Json> RunCommand::AcknowledgeMessage(const Ctx& ctx, const Json& in) {
   const int64_t now = clock_.NowMillis();
   bool known = false;
   Status st = WriteAndNotify([&](Tx& tx, std::vector<std::string>& released) -> Status {
-    auto m = LoadMessage(tx, id);
+    auto m = LoadOwnMessage(tx, id, ctx.caller_user_id);
     if (!m.ok()) return m.take_error();
-    known = m->has_value() && (*m)->node == ctx.caller_user_id;
+    known = m->has_value();
     if (!known) return Ok{};
-    auto u = tx.Exec("UPDATE ssm_node_message SET done = 1 WHERE message_id = ?", {id});
-    if (!u.ok()) return u.take_error();
+    if (Status d = MarkMessageDone(tx, id); !d.ok()) return d;
     if ((*m)->kind != kSendKind) return Ok{};
     auto i = tx.Exec(
         "UPDATE ssm_invocation SET delivered = 1, updated_ms = ?,"
@@ -1076,9 +1090,9 @@ Result<Json> RunCommand::SendReply(const Ctx& ctx, const Json& in) {
   const int64_t now = clock_.NowMillis();
   bool known = false;
   Status st = WriteAndNotify([&](Tx& tx, std::vector<std::string>& released) -> Status {
-    auto m = LoadMessage(tx, id);
+    auto m = LoadOwnMessage(tx, id, ctx.caller_user_id);
     if (!m.ok()) return m.take_error();
-    known = m->has_value() && (*m)->node == ctx.caller_user_id;
+    known = m->has_value();
     if (!known) return Ok{};
     // The agent resends a reply with the same ReplyId (2.8): take it once.
     auto dup = tx.Exec("INSERT INTO ssm_command_reply (message_id, reply_id, received_ms)"
@@ -1130,12 +1144,11 @@ Result<Json> RunCommand::FailMessage(const Ctx& ctx, const Json& in) {
   const int64_t now = clock_.NowMillis();
   bool known = false;
   Status st = WriteAndNotify([&](Tx& tx, std::vector<std::string>& released) -> Status {
-    auto m = LoadMessage(tx, id);
+    auto m = LoadOwnMessage(tx, id, ctx.caller_user_id);
     if (!m.ok()) return m.take_error();
-    known = m->has_value() && (*m)->node == ctx.caller_user_id;
+    known = m->has_value();
     if (!known) return Ok{};
-    auto u = tx.Exec("UPDATE ssm_node_message SET done = 1 WHERE message_id = ?", {id});
-    if (!u.ok()) return u.take_error();
+    if (Status d = MarkMessageDone(tx, id); !d.ok()) return d;
     if ((*m)->kind != kSendKind) return Ok{};
     auto i = tx.Exec(
         "UPDATE ssm_invocation SET details = ?, delivered = 1, updated_ms = ?, end_ms = ?"
@@ -1155,12 +1168,11 @@ Result<Json> RunCommand::DeleteMessage(const Ctx& ctx, const Json& in) {
   const std::string id = in.value("MessageId", "");
   bool known = false;
   Status st = store_.Write([&](Tx& tx) -> Status {
-    auto m = LoadMessage(tx, id);
+    auto m = LoadOwnMessage(tx, id, ctx.caller_user_id);
     if (!m.ok()) return m.take_error();
-    known = m->has_value() && (*m)->node == ctx.caller_user_id;
+    known = m->has_value();
     if (!known) return Ok{};
-    auto u = tx.Exec("UPDATE ssm_node_message SET done = 1 WHERE message_id = ?", {id});
-    if (!u.ok()) return u.take_error();
+    if (Status d = MarkMessageDone(tx, id); !d.ok()) return d;
     return Ok{};
   });
   if (!st.ok()) return st.take_error();
