@@ -109,7 +109,15 @@ int RunServer(AppOptions opt) {
   sqs::SqsService sqs(**store, clock);
   ssm::SsmService ssm(**store, *param_key, {*nodes_key, opt.node_ping_timeout_seconds});
   sns::SnsService sns(**store, outbox, **signer, "");
-  ssm::RunCommand run_command(**store, ssm.documents(), ssm.nodes(), clock);
+  ssm::RunCommandOptions rc_options;
+  // An agent that went silent mid-job is given as long as a node takes to be ConnectionLost.
+  rc_options.execution_grace_ms = opt.node_ping_timeout_seconds * 1000;
+  ssm::RunCommand run_command(**store, ssm.documents(), ssm.nodes(), clock, rc_options);
+  run_command.set_notifier(
+      {[&sns](store::Tx& tx, const ssm::commands::Notice& n) {
+         return sns.PublishInTransaction(tx, n.account, n.region, n.topic_arn, n.message);
+       },
+       [&sns] { sns.NotifyOutbox(); }});
   std::vector<store::Migration> migrations = ssm::SsmService::Migrations();
   for (auto& m : ssm::RunCommand::Migrations()) migrations.push_back(std::move(m));
   for (auto& m : delivery::Outbox::Migrations()) migrations.push_back(std::move(m));

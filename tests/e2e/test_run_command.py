@@ -257,8 +257,8 @@ class RunCommandTest(unittest.TestCase):
         self.assertEqual((c["Status"], c["ErrorCount"], c["CompletedCount"]),
                          ("Failed", 1, N_AGENTS))
         invs = self.ssm.list_command_invocations(CommandId=cid)["CommandInvocations"]
-        self.assertEqual(sorted(i["Status"] for i in invs),
-                         ["Cancelled"] * (N_AGENTS - 1) + ["Failed"])
+        self.assertEqual(sorted((i["Status"], i["StatusDetails"]) for i in invs),
+                         [("Cancelled", "Terminated")] * (N_AGENTS - 1) + [("Failed", "Failed")])
         ran = sum(len(a.jobs(cid)) for a in self.agents)
         self.assertEqual(ran, 1)
 

@@ -1243,6 +1243,27 @@ void SnsService::Publish(const Ctx& ctx, const Json& in, wire::Done done) {
       });
 }
 
+Status SnsService::PublishInTransaction(Tx& tx, const std::string& account,
+                                        const std::string& region, const std::string& topic_arn,
+                                        const std::string& message) {
+  Ctx ctx;
+  ctx.account_id = account;
+  ctx.region = region;
+  ctx.caller_user_id = account;
+  ctx.caller_arn = fmt::format("arn:aws:iam::{}:root", account);
+  auto topic = RequireTopic(tx, ctx, topic_arn);
+  if (!topic.ok()) return topic.take_error();
+  if (topic->fifo()) {
+    return errors::InvalidParameter(
+        "TopicArn Reason: notifications from Systems Manager need a standard topic");
+  }
+  auto msg = ReadPublishInput(Json{{"Message", message}}, false, topic->attributes);
+  if (!msg.ok()) return msg.take_error();
+  auto r = PublishOne(tx, ctx, *topic, *msg);
+  if (!r.ok()) return r.take_error();
+  return Ok{};
+}
+
 Result<Json> SnsService::PublishBatch(const Ctx& ctx, const Json& in) {
   const std::string arn = Str(in, "TopicArn");
   if (Status st = CheckArn(arn, "TopicArn"); !st.ok()) return st.take_error();

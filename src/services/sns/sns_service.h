@@ -58,6 +58,13 @@ class SnsService {
   // Answers through `done` (once durable); `ctx` and `in` stay valid until then.
   void Publish(const Ctx& ctx, const Json& in, wire::Done done);
   Result<Json> PublishBatch(const Ctx& ctx, const Json& in);
+  // A message from another service of the account (Run Command's notifications), published in
+  // the caller's transaction `tx`, so it is durable exactly when the caller's change is. Call
+  // NotifyOutbox() once that transaction has committed. NotFound when the topic does not exist.
+  Status PublishInTransaction(store::Tx& tx, const std::string& account,
+                              const std::string& region, const std::string& topic_arn,
+                              const std::string& message);
+  void NotifyOutbox() { outbox_.Notify(); }
   Result<Json> TagResource(const Ctx& ctx, const Json& in);
   Result<Json> UntagResource(const Ctx& ctx, const Json& in);
   Result<Json> ListTagsForResource(const Ctx& ctx, const Json& in);

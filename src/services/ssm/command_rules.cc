@@ -33,7 +33,9 @@ bool IsTerminal(std::string_view d) {
 
 std::string InvocationStatus(std::string_view d) {
   if (d == kDeliveryTimedOut || d == kExecutionTimedOut) return "TimedOut";
-  if (d == kUndeliverable || d == kTerminated) return "Failed";
+  if (d == kUndeliverable) return "Failed";
+  // Invocations the system cancelled because MaxErrors was exceeded.
+  if (d == kTerminated) return "Cancelled";
   return std::string(d);
 }
 

@@ -27,7 +27,8 @@ inline constexpr std::string_view kTerminated = "Terminated";
 // True for the final detailed statuses (everything but Pending, InProgress, Delayed).
 bool IsTerminal(std::string_view details);
 // The API's Status (CommandInvocationStatus) for a detailed status: DeliveryTimedOut and
-// ExecutionTimedOut → TimedOut; Undeliverable and Terminated → Failed; others as they are.
+// ExecutionTimedOut → TimedOut; Undeliverable → Failed; Terminated (not started because MaxErrors
+// was exceeded) → Cancelled; others as they are.
 std::string InvocationStatus(std::string_view details);
 // Failed and ExecutionTimedOut count against MaxErrors (AWS: "ErrorCount: Failed or Execution
 // Timed Out"); DeliveryTimedOut and Undeliverable do not.

@@ -8,6 +8,7 @@
 #include <set>
 
 #include "common/crypto.h"
+#include "services/ssm/command_engine.h"
 #include "services/ssm/command_rules.h"
 #include "services/ssm/document_errors.h"
 #include "services/ssm/paging.h"
@@ -23,8 +24,15 @@ using store::Tx;
 using store::Value;
 namespace cmd = commands;
 
-constexpr const char* kSendKind = "send";
-constexpr const char* kCancelKind = "cancel";
+using cmd::CommandRow;
+using cmd::InvocationRow;
+using cmd::kCancelKind;
+using cmd::kSendKind;
+using cmd::IsoMillis;
+using cmd::MessageIdOf;
+using cmd::LoadCommand;
+using cmd::LoadInvocations;
+using cmd::InsertMessage;
 
 AwsError InvalidCommandId() { return {"InvalidCommandId", "Invalid command id.", 400}; }
 AwsError InvalidInstanceId(const std::string& id) {
@@ -44,15 +52,6 @@ AwsError InvalidMessageId(const std::string& id) {
 AwsError NotANode() {
   return {"AuthorizationFailureException",
           "Only a managed node's own credentials may call the message delivery service.", 400};
-}
-
-// ISO-8601 UTC with milliseconds: 2024-10-16T10:00:00.123Z (24 characters).
-std::string IsoMillis(int64_t ms) {
-  std::time_t secs = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", tm.tm_year + 1900, tm.tm_mon + 1,
-                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
 }
 
 // "2024-10-16T10:00:00Z" / "…:00.123Z" / "2024-10-16" → epoch ms; -1 when unreadable.
@@ -79,8 +78,54 @@ std::string Topic(const std::string& kind, const std::string& region) {
   return fmt::format("aws.ssm.{}.{}.1", kind == kSendKind ? "sendCommand" : "cancelCommand", r);
 }
 
-std::string MessageIdOf(const std::string& command_id, const std::string& node_id) {
-  return fmt::format("aws.ssm.{}.{}", command_id, node_id);
+// A plugin's timeoutSeconds input: a number, a numeric string or "{{ parameter }}"; the
+// agent's default, 3600, otherwise.
+int64_t PluginTimeout(const Json& inputs, const Json& params) {
+  constexpr int64_t kDefault = 3600;
+  if (!inputs.is_object()) return kDefault;
+  auto it = inputs.find("timeoutSeconds");
+  if (it == inputs.end()) return kDefault;
+  Json v = *it;
+  if (v.is_string()) {
+    std::string text = v.get<std::string>();
+    auto open = text.find("{{"), close = text.find("}}");
+    if (open != std::string::npos && close != std::string::npos && close > open) {
+      std::string name = text.substr(open + 2, close - open - 2);
+      name.erase(0, name.find_first_not_of(' '));
+      name.erase(name.find_last_not_of(' ') + 1);
+      v = params.value(name, Json());
+      if (v.is_array() && !v.empty()) v = v.front();
+    }
+  }
+  if (v.is_number_integer()) return std::max<int64_t>(1, v.get<int64_t>());
+  if (v.is_string()) {
+    char* end = nullptr;
+    const std::string t = v.get<std::string>();
+    long long n = std::strtoll(t.c_str(), &end, 10);
+    if (end && *end == '\0' && n > 0) return n;
+  }
+  return kDefault;
+}
+
+// How long the document may run on a node: its plugins' timeouts, one after the other.
+int64_t ExecutionTimeoutOf(const Json& content, const Json& params) {
+  int64_t total = 0;
+  if (auto rc = content.find("runtimeConfig"); rc != content.end() && rc->is_object()) {
+    for (const auto& [name, plugin] : rc->items()) {
+      Json props = plugin.is_object() ? plugin.value("properties", Json()) : Json();
+      if (props.is_array()) {
+        for (const auto& p : props) total += PluginTimeout(p, params);
+      } else {
+        total += PluginTimeout(props, params);
+      }
+    }
+  }
+  if (auto ms = content.find("mainSteps"); ms != content.end() && ms->is_array()) {
+    for (const auto& step : *ms) {
+      if (step.is_object()) total += PluginTimeout(step.value("inputs", Json()), params);
+    }
+  }
+  return total > 0 ? total : 3600;
 }
 
 // The document's plugins as [[id, action]]: runtimeConfig keys for 1.x, mainSteps for 2.x.
@@ -96,216 +141,6 @@ Json PluginsOf(const Json& content) {
     }
   }
   return out;
-}
-
-// A command row, as read by the listing and the engine.
-constexpr const char* kCommandCols =
-    "command_id, account, region, requested_ms, expires_ms, spec, max_concurrency, max_errors,"
-    " status, status_details, target_count, completed_count, error_count, dt_count,"
-    " cancel_requested, active";
-
-struct CommandRow {
-  std::string command_id, account, region;
-  int64_t requested_ms = 0, expires_ms = 0;
-  Json spec;
-  int64_t max_concurrency = 0, max_errors = 0;
-  std::string status, status_details;
-  int64_t target_count = 0, completed_count = 0, error_count = 0, dt_count = 0;
-  bool cancel_requested = false, active = false;
-
-  static CommandRow From(const Row& r) {
-    CommandRow c;
-    c.command_id = r.Str(0);
-    c.account = r.Str(1);
-    c.region = r.Str(2);
-    c.requested_ms = r.Int(3);
-    c.expires_ms = r.Int(4);
-    c.spec = Json::parse(r.Str(5), nullptr, false);
-    c.max_concurrency = r.Int(6);
-    c.max_errors = r.Int(7);
-    c.status = r.Str(8);
-    c.status_details = r.Str(9);
-    c.target_count = r.Int(10);
-    c.completed_count = r.Int(11);
-    c.error_count = r.Int(12);
-    c.dt_count = r.Int(13);
-    c.cancel_requested = r.Int(14) != 0;
-    c.active = r.Int(15) != 0;
-    return c;
-  }
-
-  // The API's Command shape.
-  Json ToJson() const {
-    Json out = Json::object();
-    for (const auto& [k, v] : spec.items()) {
-      if (!k.empty() && k[0] != '_') out[k] = v;
-    }
-    out["CommandId"] = command_id;
-    out["RequestedDateTime"] = Seconds(requested_ms);
-    out["ExpiresAfter"] = Seconds(expires_ms);
-    out["Status"] = status;
-    out["StatusDetails"] = status_details;
-    out["TargetCount"] = target_count;
-    out["CompletedCount"] = completed_count;
-    out["ErrorCount"] = error_count;
-    out["DeliveryTimedOutCount"] = dt_count;
-    return out;
-  }
-};
-
-Result<std::optional<CommandRow>> LoadCommand(Tx& tx, const wire::CallContext* ctx,
-                                             const std::string& command_id) {
-  auto rows = tx.Query(fmt::format("SELECT {} FROM ssm_command WHERE command_id = ?", kCommandCols),
-                       {command_id});
-  if (!rows.ok()) return rows.take_error();
-  if (rows->empty()) return std::optional<CommandRow>();
-  CommandRow c = CommandRow::From(rows->front());
-  if (ctx && (c.account != ctx->account_id || c.region != ctx->region)) {
-    return std::optional<CommandRow>();
-  }
-  return std::optional<CommandRow>(std::move(c));
-}
-
-constexpr const char* kInvocationCols =
-    "command_id, instance_id, seq, instance_name, details, released, delivered, updated_ms,"
-    " start_ms, end_ms, state";
-
-struct InvocationRow {
-  std::string command_id, instance_id;
-  int64_t seq = 0;
-  std::string instance_name, details;
-  bool released = false, delivered = false;
-  int64_t updated_ms = 0, start_ms = 0, end_ms = 0;
-  Json state;
-
-  static InvocationRow From(const Row& r) {
-    InvocationRow i;
-    i.command_id = r.Str(0);
-    i.instance_id = r.Str(1);
-    i.seq = r.Int(2);
-    i.instance_name = r.Str(3);
-    i.details = r.Str(4);
-    i.released = r.Int(5) != 0;
-    i.delivered = r.Int(6) != 0;
-    i.updated_ms = r.Int(7);
-    i.start_ms = r.Int(8);
-    i.end_ms = r.Int(9);
-    i.state = Json::parse(r.Str(10), nullptr, false);
-    if (!i.state.is_object()) i.state = Json::object();
-    return i;
-  }
-};
-
-Result<std::vector<InvocationRow>> LoadInvocations(Tx& tx, const std::string& command_id) {
-  auto rows = tx.Query(fmt::format("SELECT {} FROM ssm_invocation WHERE command_id = ? ORDER BY seq",
-                                   kInvocationCols),
-                       {command_id});
-  if (!rows.ok()) return rows.take_error();
-  std::vector<InvocationRow> out;
-  out.reserve(rows->size());
-  for (const auto& r : *rows) out.push_back(InvocationRow::From(r));
-  return out;
-}
-
-Status SetDetails(Tx& tx, const std::string& command_id, const std::string& node,
-                  std::string_view details, int64_t now) {
-  auto r = tx.Exec(
-      "UPDATE ssm_invocation SET details = ?, updated_ms = ?,"
-      " end_ms = CASE WHEN end_ms = 0 THEN ? ELSE end_ms END"
-      " WHERE command_id = ? AND instance_id = ?",
-      {std::string(details), now, now, command_id, node});
-  if (!r.ok()) return r.take_error();
-  return Ok{};
-}
-
-Status InsertMessage(Tx& tx, const std::string& message_id, const std::string& node,
-                     const std::string& command_id, const std::string& kind,
-                     const std::string& payload, int64_t now) {
-  auto r = tx.Exec(
-      "INSERT INTO ssm_node_message (message_id, node_id, command_id, kind, payload, created_ms,"
-      " visible_ms, deliveries, done) VALUES (?, ?, ?, ?, ?, ?, ?, 0, 0)"
-      " ON CONFLICT (message_id) DO NOTHING",
-      {message_id, node, command_id, kind, payload, now, now});
-  if (!r.ok()) return r.take_error();
-  return Ok{};
-}
-
-// Rate control and status aggregation for one command, inside the transaction that changed it:
-// releases what MaxConcurrency allows (a sendCommand message per node, whose ids go to
-// `released`), stops starting new invocations once errors exceed MaxErrors (they end Cancelled),
-// and writes the command's status and counts.
-Status Advance(Tx& tx, const std::string& command_id, int64_t now,
-               std::vector<std::string>& released) {
-  auto cmd_row = LoadCommand(tx, nullptr, command_id);
-  if (!cmd_row.ok()) return cmd_row.take_error();
-  if (!*cmd_row) return Ok{};
-  CommandRow& c = **cmd_row;
-  auto invs = LoadInvocations(tx, command_id);
-  if (!invs.ok()) return invs.take_error();
-
-  auto count = [&] {
-    cmd::Counts n;
-    n.targets = static_cast<int64_t>(invs->size());
-    for (const auto& i : *invs) {
-      if (i.released || cmd::IsTerminal(i.details)) ++n.released;
-      if (cmd::IsTerminal(i.details)) ++n.completed;
-      if (cmd::CountsAsError(i.details)) ++n.errors;
-      if (i.details == cmd::kDeliveryTimedOut) ++n.delivery_timed_out;
-      if (i.details == cmd::kExecutionTimedOut) ++n.execution_timed_out;
-      if (i.details == cmd::kSuccess) ++n.success;
-      if (i.details == cmd::kCancelled) ++n.cancelled;
-    }
-    return n;
-  };
-  cmd::Counts n = count();
-  int64_t in_flight = 0, waiting = 0;
-  for (const auto& i : *invs) {
-    if (cmd::IsTerminal(i.details)) continue;
-    if (i.released) {
-      ++in_flight;
-    } else {
-      ++waiting;
-    }
-  }
-  if (waiting > 0) {
-    const bool stop = c.cancel_requested || cmd::ErrorsExceeded(n.errors, c.max_errors);
-    int64_t allowed = stop ? 0 : cmd::Releasable(c.max_concurrency, in_flight, waiting);
-    const std::string payload = c.spec.value("_payload", Json::object()).dump();
-    for (auto& i : *invs) {
-      if (i.released || cmd::IsTerminal(i.details)) continue;
-      if (stop) {
-        // MaxErrors reached (or cancelled): the rest is never started.
-        if (Status st = SetDetails(tx, command_id, i.instance_id, cmd::kCancelled, now); !st.ok()) {
-          return st;
-        }
-        i.details = cmd::kCancelled;
-        continue;
-      }
-      if (allowed <= 0) break;
-      --allowed;
-      auto r = tx.Exec(
-          "UPDATE ssm_invocation SET released = 1, updated_ms = ? WHERE command_id = ? AND"
-          " instance_id = ?",
-          {now, command_id, i.instance_id});
-      if (!r.ok()) return r.take_error();
-      i.released = true;
-      if (Status st = InsertMessage(tx, MessageIdOf(command_id, i.instance_id), i.instance_id,
-                                    command_id, kSendKind, payload, now);
-          !st.ok()) {
-        return st;
-      }
-      released.push_back(i.instance_id);
-    }
-    n = count();
-  }
-  cmd::CommandStatus s = cmd::Aggregate(n, c.max_errors, c.cancel_requested);
-  auto r = tx.Exec(
-      "UPDATE ssm_command SET status = ?, status_details = ?, target_count = ?,"
-      " completed_count = ?, error_count = ?, dt_count = ?, active = ? WHERE command_id = ?",
-      {s.status, s.details, n.targets, n.completed, n.errors, n.delivery_timed_out,
-       int64_t{s.terminal ? 0 : 1}, command_id});
-  if (!r.ok()) return r.take_error();
-  return Ok{};
 }
 
 // Plugin status (2.6) → CommandPlugin StatusDetails.
@@ -501,7 +336,16 @@ std::vector<store::Migration> RunCommand::Migrations() {
            "CREATE INDEX ssm_node_message_node ON ssm_node_message (node_id, done, created_ms);"
            "CREATE TABLE ssm_command_reply ("
            " message_id TEXT NOT NULL, reply_id TEXT NOT NULL, received_ms BIGINT NOT NULL,"
-           " PRIMARY KEY (message_id, reply_id))"}};
+           " PRIMARY KEY (message_id, reply_id))"},
+          // Counters kept by commands::Update, so that a reply does not recount the command.
+          {"ssm.commands", 2,
+           "ALTER TABLE ssm_command ADD COLUMN released_count BIGINT NOT NULL DEFAULT 0;"
+           "ALTER TABLE ssm_command ADD COLUMN et_count BIGINT NOT NULL DEFAULT 0;"
+           "ALTER TABLE ssm_command ADD COLUMN success_count BIGINT NOT NULL DEFAULT 0;"
+           "ALTER TABLE ssm_command ADD COLUMN cancelled_count BIGINT NOT NULL DEFAULT 0;"
+           "ALTER TABLE ssm_command ADD COLUMN recount BIGINT NOT NULL DEFAULT 1;"
+           "CREATE INDEX ssm_invocation_waiting ON ssm_invocation (command_id, released, seq);"
+           "CREATE INDEX ssm_invocation_open ON ssm_invocation (details, instance_id)"}};
 }
 
 void RunCommand::AddOperations(wire::ServiceDef& ssm) {
@@ -513,6 +357,18 @@ void RunCommand::AddOperations(wire::ServiceDef& ssm) {
   ssm.operations["ListCommandInvocations"] = bind(&RunCommand::ListCommandInvocations);
   ssm.operations["GetCommandInvocation"] = bind(&RunCommand::GetCommandInvocation);
   ssm.operations["CancelCommand"] = bind(&RunCommand::CancelCommand);
+  if (auto it = ssm.operations.find("DeregisterManagedInstance"); it != ssm.operations.end()) {
+    it->second = [this, deregister = it->second](const Ctx& ctx, const Json& in) -> Result<Json> {
+      auto out = deregister(ctx, in);
+      if (!out.ok()) return out;
+      // Were this lost (kill -9 right here), the sweep finds the node's invocations anyway.
+      Status st = MarkUndeliverable({in.value("InstanceId", "")});
+      if (!st.ok()) {
+        fmt::print(stderr, "groundcrewd: run command: undeliverable: {}\n", st.error().message);
+      }
+      return out;
+    };
+  }
 }
 
 wire::ServiceDef RunCommand::MessageDeliveryDefinition() {
@@ -551,56 +407,145 @@ void RunCommand::ScheduleSweep() {
   });
 }
 
-Status RunCommand::WriteAndNotify(
-    const std::function<Status(Tx&, std::vector<std::string>&)>& fn) {
-  std::vector<std::string> released;
-  Status st = store_.Write([&](Tx& tx) {
-    released.clear();  // Write may run fn again
-    return fn(tx, released);
+Status RunCommand::WriteAndNotify(const std::function<Status(Tx&, cmd::Effects&)>& fn) {
+  cmd::Effects effects;
+  Status st = store_.Write([&](Tx& tx) -> Status {
+    effects.Clear();  // Write may run fn again
+    if (Status s = fn(tx, effects); !s.ok()) return s;
+    if (!notifier_.publish) return Ok{};
+    for (const auto& notice : effects.notices) {
+      Status p = notifier_.publish(tx, notice);
+      // A topic that is gone (or was never there) loses the notice, as in AWS; a store error
+      // fails the whole change.
+      if (!p.ok() && p.error().http_status < 500) {
+        fmt::print(stderr, "groundcrewd: run command notification to {}: {}\n", notice.topic_arn,
+                   p.error().message);
+      } else if (!p.ok()) {
+        return p;
+      }
+    }
+    return Ok{};
   });
   if (st.ok()) {
-    for (const auto& node : released) long_poll_->Notify(node, SIZE_MAX);
+    for (const auto& node : effects.released) long_poll_->Notify(node, SIZE_MAX);
+    if (!effects.notices.empty() && notifier_.committed) notifier_.committed();
   }
   return st;
 }
 
+Status RunCommand::MarkUndeliverable(const std::vector<std::string>& nodes) {
+  const int64_t now = clock_.NowMillis();
+  return WriteAndNotify([&](Tx& tx, cmd::Effects& effects) -> Status {
+    // Open invocations of deregistered nodes (ssm_node is ManagedNodes' table; a deregistered
+    // node keeps its row with deregistered_ms set).
+    std::string sql =
+        "SELECT i.command_id, i.instance_id FROM ssm_invocation i JOIN ssm_node n ON"
+        " n.node_id = i.instance_id WHERE i.details IN ('Pending', 'Delayed', 'InProgress') AND"
+        " n.deregistered_ms IS NOT NULL";
+    std::vector<Value> args;
+    if (!nodes.empty()) {
+      sql += " AND i.instance_id IN (";
+      for (size_t k = 0; k < nodes.size(); ++k) {
+        sql += k ? ", ?" : "?";
+        args.emplace_back(nodes[k]);
+      }
+      sql += ")";
+    }
+    auto rows = tx.Query(sql + " ORDER BY i.command_id", args);
+    if (!rows.ok()) return rows.take_error();
+    std::optional<cmd::Update> update;
+    for (const auto& r : *rows) {
+      if (!update || update->command().command_id != r.Str(0)) {
+        if (update) {
+          if (Status f = update->Finish(); !f.ok()) return f;
+        }
+        auto u = cmd::Update::Load(tx, r.Str(0), now, effects);
+        if (!u.ok()) return u.take_error();
+        update = std::move(*u);
+        if (!update) continue;
+      }
+      auto inv = cmd::LoadInvocation(tx, r.Str(0), r.Str(1));
+      if (!inv.ok()) return inv.take_error();
+      if (!*inv) continue;
+      if (Status s = update->Set(**inv, cmd::kUndeliverable); !s.ok()) return s;
+      auto m = tx.Exec("UPDATE ssm_node_message SET done = 1 WHERE node_id = ? AND done = 0",
+                       {r.Str(1)});
+      if (!m.ok()) return m.take_error();
+    }
+    if (update) return update->Finish();
+    return Ok{};
+  });
+}
+
 void RunCommand::Sweep() {
   const int64_t now = clock_.NowMillis();
-  const bool full = sweeps_++ % 10 == 0;  // every 10th sweep (and the first) advances all
-  std::vector<std::string> due;
+  const bool full = sweeps_++ % 10 == 0;  // every 10th sweep (and the first) looks at all
+  struct Due {
+    std::string id;
+    bool recount;
+  };
+  std::vector<Due> due;
   Status st = store_.Read([&](Tx& tx) {
     due.clear();
-    auto rows = full ? tx.Query("SELECT command_id FROM ssm_command WHERE active = 1")
-                     : tx.Query("SELECT command_id FROM ssm_command WHERE active = 1 AND"
+    auto rows = full ? tx.Query("SELECT command_id, recount FROM ssm_command WHERE active = 1")
+                     : tx.Query("SELECT command_id, recount FROM ssm_command WHERE active = 1 AND"
                                 " expires_ms <= ?",
                                 {now});
     if (!rows.ok()) return Status(rows.take_error());
-    for (const auto& r : *rows) due.push_back(r.Str(0));
+    for (const auto& r : *rows) due.push_back({r.Str(0), r.Int(1) != 0});
     return Status(Ok{});
   });
-  for (const auto& id : due) {
-    Status w = WriteAndNotify([&](Tx& tx, std::vector<std::string>& released) -> Status {
-      auto c = LoadCommand(tx, nullptr, id);
-      if (!c.ok()) return c.take_error();
-      if (!*c) return Ok{};
-      if ((*c)->expires_ms <= now) {
-        // Delivery timeout: whatever no node took in time ends DeliveryTimedOut.
-        auto r = tx.Exec(
-            "UPDATE ssm_invocation SET details = ?, updated_ms = ?, end_ms = ? WHERE"
-            " command_id = ? AND delivered = 0 AND details IN ('Pending', 'Delayed')",
-            {std::string(cmd::kDeliveryTimedOut), now, now, id});
+  for (const auto& d : due) {
+    Status w = WriteAndNotify([&](Tx& tx, cmd::Effects& effects) -> Status {
+      auto u = cmd::Update::Load(tx, d.id, now, effects);
+      if (!u.ok()) return u.take_error();
+      if (!*u) return Ok{};
+      cmd::Update& update = **u;
+      if (d.recount) {
+        // Written before the counters existed (schema 1): count once.
+        if (Status s = update.Recount(); !s.ok()) return s;
+        auto r = tx.Exec("UPDATE ssm_command SET recount = 0 WHERE command_id = ?", {d.id});
         if (!r.ok()) return r.take_error();
-        auto m = tx.Exec("UPDATE ssm_node_message SET done = 1 WHERE command_id = ? AND"
-                         " kind = ? AND done = 0 AND node_id IN (SELECT instance_id"
-                         " FROM ssm_invocation WHERE command_id = ? AND details = ?)",
-                         {id, std::string(kSendKind), id, std::string(cmd::kDeliveryTimedOut)});
+      }
+      std::vector<std::pair<std::string, std::string_view>> ends;  // node → final status
+      if (update.command().expires_ms <= now) {
+        // Delivery timeout: whatever no node took in time ends DeliveryTimedOut.
+        auto rows = tx.Query("SELECT instance_id FROM ssm_invocation WHERE command_id = ? AND"
+                             " delivered = 0 AND details IN ('Pending', 'Delayed')",
+                             {d.id});
+        if (!rows.ok()) return rows.take_error();
+        for (const auto& r : *rows) ends.emplace_back(r.Str(0), cmd::kDeliveryTimedOut);
+      }
+      if (full) {
+        // A node that took its job and then went silent (the agent died mid-job): once the
+        // document's execution timeout and a grace period have passed, ExecutionTimedOut.
+        const int64_t exec_ms = update.command().spec.value("_execution_timeout_s", 3600) * 1000;
+        auto rows = tx.Query("SELECT instance_id FROM ssm_invocation WHERE command_id = ? AND"
+                             " details = 'InProgress' AND start_ms > 0 AND start_ms < ?",
+                             {d.id, now - exec_ms - options_.execution_grace_ms});
+        if (!rows.ok()) return rows.take_error();
+        for (const auto& r : *rows) ends.emplace_back(r.Str(0), cmd::kExecutionTimedOut);
+      }
+      for (const auto& [node, details] : ends) {
+        auto inv = cmd::LoadInvocation(tx, d.id, node);
+        if (!inv.ok()) return inv.take_error();
+        if (!*inv) continue;
+        if (Status s = update.Set(**inv, details); !s.ok()) return s;
+        auto m = tx.Exec("UPDATE ssm_node_message SET done = 1 WHERE message_id = ?",
+                         {MessageIdOf(d.id, node)});
         if (!m.ok()) return m.take_error();
       }
-      return Advance(tx, id, now, released);
+      return update.Finish();
     });
-    if (!w.ok()) fmt::print(stderr, "groundcrewd: run command sweep {}: {}\n", id, w.error().message);
+    if (!w.ok()) {
+      fmt::print(stderr, "groundcrewd: run command sweep {}: {}\n", d.id, w.error().message);
+    }
   }
   if (!st.ok()) fmt::print(stderr, "groundcrewd: run command sweep: {}\n", st.error().message);
+  if (full) {
+    Status u = MarkUndeliverable({});
+    if (!u.ok()) fmt::print(stderr, "groundcrewd: run command sweep: {}\n", u.error().message);
+  }
   ScheduleSweep();
 }
 
@@ -635,7 +580,11 @@ Result<Json> RunCommand::SendCommand(const Ctx& ctx, const Json& in) {
   }
   struct Target {
     std::string id, name;
-    bool registered = true;
+    bool deliverable = true;
+  };
+  const double lost_before = static_cast<double>(now - options_.undeliverable_after_ms) / 1000.0;
+  auto deliverable = [&](const ManagedNodes::NodeState& n) {
+    return n.registered && n.last_ping_seconds >= lost_before;
   };
   std::vector<Target> targets;
   if (has_ids) {
@@ -646,12 +595,12 @@ Result<Json> RunCommand::SendCommand(const Ctx& ctx, const Json& in) {
       auto state = nodes_.GetNode(ctx, node);
       if (!state.ok()) return state.take_error();
       if (!*state) return InvalidInstanceId(node);
-      targets.push_back({node, (*state)->name, (*state)->registered});
+      targets.push_back({node, (*state)->name, deliverable(**state)});
     }
   } else {
     auto found = nodes_.FindTargets(ctx, in["Targets"]);
     if (!found.ok()) return found.take_error();
-    for (const auto& n : *found) targets.push_back({n.node_id, n.name, n.registered});
+    for (const auto& n : *found) targets.push_back({n.node_id, n.name, deliverable(n)});
   }
   const auto target_count = static_cast<int64_t>(targets.size());
   const std::string max_conc_text = in.value("MaxConcurrency", "50");
@@ -698,31 +647,48 @@ Result<Json> RunCommand::SendCommand(const Ctx& ctx, const Json& in) {
       {"TimeoutSeconds", timeout_s},
       {"_payload", payload},
       {"_plugins", PluginsOf(doc->content)},
+      {"_execution_timeout_s", ExecutionTimeoutOf(doc->content, typed)},
   };
   if (spec["DocumentVersion"] == "$DEFAULT" || spec["DocumentVersion"] == "$LATEST" ||
       spec["DocumentVersion"] == "") {
     spec["DocumentVersion"] = std::to_string(doc->version);
   }
   const std::string spec_text = spec.dump();
-  Status st = WriteAndNotify([&](Tx& tx, std::vector<std::string>& released) -> Status {
-    auto r = tx.Exec(fmt::format("INSERT INTO ssm_command ({}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?,"
-                                 " ?, ?, 0, 0, 0, 0, 1)",
-                                 kCommandCols),
+  Status st = WriteAndNotify([&](Tx& tx, cmd::Effects& effects) -> Status {
+    auto r = tx.Exec(fmt::format("INSERT INTO ssm_command ({}, recount) VALUES (?, ?, ?, ?, ?, ?,"
+                                 " ?, ?, ?, ?, ?, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0)",
+                                 CommandRow::Columns()),
                      {command_id, ctx.account_id, ctx.region, now, now + timeout_s * 1000,
                       spec_text, max_conc, max_err, std::string("Pending"),
                       std::string("Pending"), target_count});
     if (!r.ok()) return r.take_error();
     int64_t seq = 0;
     for (const auto& t : targets) {
-      std::string details(t.registered ? cmd::kPending : cmd::kUndeliverable);
       auto ins = tx.Exec(
-          fmt::format("INSERT INTO ssm_invocation ({}) VALUES (?, ?, ?, ?, ?, 0, 0, ?, 0, ?, ?)",
-                      kInvocationCols),
-          {command_id, t.id, seq++, t.name, details, now, int64_t{t.registered ? 0 : now},
-           std::string("{}")});
+          fmt::format("INSERT INTO ssm_invocation ({}) VALUES (?, ?, ?, ?, 'Pending', 0, 0, ?, 0,"
+                      " 0, '{{}}')",
+                      InvocationRow::Columns()),
+          {command_id, t.id, seq++, t.name, now});
       if (!ins.ok()) return ins.take_error();
     }
-    return Advance(tx, command_id, now, released);
+    auto c = LoadCommand(tx, nullptr, command_id);
+    if (!c.ok()) return c.take_error();
+    cmd::Update update(tx, std::move(**c), now, effects);
+    seq = 0;
+    for (const auto& t : targets) {
+      ++seq;
+      if (t.deliverable) continue;
+      // Deregistered, or silent for so long that nothing will reach it: Undeliverable now.
+      InvocationRow inv;
+      inv.command_id = command_id;
+      inv.instance_id = t.id;
+      inv.seq = seq - 1;
+      inv.instance_name = t.name;
+      inv.details = std::string(cmd::kPending);
+      inv.state = Json::object();
+      if (Status s = update.Set(inv, cmd::kUndeliverable); !s.ok()) return s;
+    }
+    return update.Finish();
   });
   if (!st.ok()) return st.take_error();
   Json out;
@@ -748,7 +714,7 @@ Result<Json> RunCommand::ListCommands(const Ctx& ctx, const Json& in) {
   Status st = store_.Read([&](Tx& tx) -> Status {
     rows.clear();
     std::string sql = fmt::format("SELECT {} FROM ssm_command WHERE account = ? AND region = ?",
-                                  kCommandCols);
+                                  CommandRow::Columns());
     std::vector<Value> args = {ctx.account_id, ctx.region};
     if (!command_id.empty()) {
       sql += " AND command_id = ?";
@@ -798,7 +764,7 @@ Result<Json> RunCommand::ListCommandInvocations(const Ctx& ctx, const Json& in) 
   Status st = store_.Read([&](Tx& tx) -> Status {
     rows.clear();
     std::string sql = fmt::format("SELECT {} FROM ssm_command WHERE account = ? AND region = ?",
-                                  kCommandCols);
+                                  CommandRow::Columns());
     std::vector<Value> args = {ctx.account_id, ctx.region};
     if (!command_id.empty()) {
       sql += " AND command_id = ?";
@@ -852,7 +818,7 @@ Result<Json> RunCommand::GetCommandInvocation(const Ctx& ctx, const Json& in) {
     if (!c) return Ok{};
     auto r = tx.Query(fmt::format("SELECT {} FROM ssm_invocation WHERE command_id = ? AND"
                                   " instance_id = ?",
-                                  kInvocationCols),
+                                  InvocationRow::Columns()),
                       {command_id, instance_id});
     if (!r.ok()) return r.take_error();
     if (!r->empty()) inv = InvocationRow::From(r->front());
@@ -903,14 +869,15 @@ Result<Json> RunCommand::CancelCommand(const Ctx& ctx, const Json& in) {
   for (const auto& id : in.value("InstanceIds", Json::array())) only.insert(id.get<std::string>());
   const int64_t now = clock_.NowMillis();
   bool found = false;
-  Status st = WriteAndNotify([&](Tx& tx, std::vector<std::string>& released) -> Status {
+  Status st = WriteAndNotify([&](Tx& tx, cmd::Effects& effects) -> Status {
     auto c = LoadCommand(tx, &ctx, command_id);
     if (!c.ok()) return c.take_error();
     found = c->has_value();
     if (!found) return Ok{};
+    cmd::Update update(tx, std::move(**c), now, effects);
     auto invs = LoadInvocations(tx, command_id);
     if (!invs.ok()) return invs.take_error();
-    for (const auto& i : *invs) {
+    for (auto& i : *invs) {
       if (!only.empty() && !only.count(i.instance_id)) continue;
       if (cmd::IsTerminal(i.details)) continue;
       const std::string send_id = MessageIdOf(command_id, i.instance_id);
@@ -922,20 +889,14 @@ Result<Json> RunCommand::CancelCommand(const Ctx& ctx, const Json& in) {
             !s.ok()) {
           return s;
         }
-        released.push_back(i.instance_id);
+        effects.released.push_back(i.instance_id);
       }
       auto m = tx.Exec("UPDATE ssm_node_message SET done = 1 WHERE message_id = ?", {send_id});
       if (!m.ok()) return m.take_error();
-      if (Status s = SetDetails(tx, command_id, i.instance_id, cmd::kCancelled, now); !s.ok()) {
-        return s;
-      }
+      if (Status s = update.Set(i, cmd::kCancelled); !s.ok()) return s;
     }
-    if (only.empty()) {
-      auto r = tx.Exec("UPDATE ssm_command SET cancel_requested = 1 WHERE command_id = ?",
-                       {command_id});
-      if (!r.ok()) return r.take_error();
-    }
-    return Advance(tx, command_id, now, released);
+    if (only.empty()) update.command().cancel_requested = true;
+    return update.Finish();
   });
   if (!st.ok()) return st.take_error();
   if (!found) return InvalidCommandId();
@@ -943,6 +904,23 @@ Result<Json> RunCommand::CancelCommand(const Ctx& ctx, const Json& in) {
 }
 
 // ---- ec2messages -------------------------------------------------------------------------------
+
+namespace {
+
+// A sendCommand message handed out again: its Pending invocation becomes Delayed.
+Status MarkDelayed(Tx& tx, const std::string& command_id, const std::string& node, int64_t now,
+                   cmd::Effects& effects) {
+  auto inv = cmd::LoadInvocation(tx, command_id, node);
+  if (!inv.ok()) return inv.take_error();
+  if (!*inv || (*inv)->details != cmd::kPending) return Ok{};
+  auto u = cmd::Update::Load(tx, command_id, now, effects);
+  if (!u.ok()) return u.take_error();
+  if (!*u) return Ok{};
+  if (Status s = (*u)->Set(**inv, cmd::kDelayed); !s.ok()) return s;
+  return (*u)->Finish();
+}
+
+}  // namespace
 
 void RunCommand::GetMessages(const Ctx& ctx, const Json& in, wire::Done done) {
   if (!ctx.is_node) return done(NotANode());
@@ -966,7 +944,7 @@ void RunCommand::Attempt(const std::shared_ptr<Poll>& poll) {
   const int64_t now = clock_.NowMillis();
   Json messages = Json::array();
   int64_t next_visible = INT64_MAX;
-  Status st = store_.Write([&](Tx& tx) -> Status {
+  Status st = WriteAndNotify([&](Tx& tx, cmd::Effects& effects) -> Status {
     messages = Json::array();
     next_visible = INT64_MAX;
     auto rows = tx.Query(
@@ -991,6 +969,10 @@ void RunCommand::Attempt(const std::shared_ptr<Poll>& poll) {
           " message_id = ?",
           {now + poll->visibility_ms, r.Str(0)});
       if (!u.ok()) return u.take_error();
+      if (deliveries > 0 && r.Str(2) == kSendKind) {
+        // Handed out before and never acknowledged: the system retries (AWS: Delayed).
+        if (Status d = MarkDelayed(tx, r.Str(1), poll->node, now, effects); !d.ok()) return d;
+      }
       const std::string payload = r.Str(3);
       messages.push_back({
           {"CreatedDate", IsoMillis(r.Int(4))},
@@ -1053,26 +1035,51 @@ Status MarkMessageDone(Tx& tx, const std::string& id) {
 
 }  // namespace
 
+namespace {
+
+// The command and the invocation a sendCommand message stands for, to change them; nullopt
+// when either is gone.
+struct MessageTarget {
+  cmd::Update update;
+  InvocationRow inv;
+};
+Result<std::optional<MessageTarget>> LoadTarget(Tx& tx, const std::string& command_id,
+                                         const std::string& node, int64_t now,
+                                         cmd::Effects& effects) {
+  auto u = cmd::Update::Load(tx, command_id, now, effects);
+  if (!u.ok()) return u.take_error();
+  if (!*u) return std::optional<MessageTarget>();
+  auto inv = cmd::LoadInvocation(tx, command_id, node);
+  if (!inv.ok()) return inv.take_error();
+  if (!*inv) return std::optional<MessageTarget>();
+  return std::optional<MessageTarget>(MessageTarget{std::move(**u), std::move(**inv)});
+}
+
+}  // namespace
+
 Result<Json> RunCommand::AcknowledgeMessage(const Ctx& ctx, const Json& in) {
   if (!ctx.is_node) return NotANode();
   const std::string id = in.value("MessageId", "");
   const int64_t now = clock_.NowMillis();
   bool known = false;
-  Status st = WriteAndNotify([&](Tx& tx, std::vector<std::string>& released) -> Status {
+  Status st = WriteAndNotify([&](Tx& tx, cmd::Effects& effects) -> Status {
     auto m = LoadOwnMessage(tx, id, ctx.caller_user_id);
     if (!m.ok()) return m.take_error();
     known = m->has_value();
     if (!known) return Ok{};
     if (Status d = MarkMessageDone(tx, id); !d.ok()) return d;
     if ((*m)->kind != kSendKind) return Ok{};
-    auto i = tx.Exec(
-        "UPDATE ssm_invocation SET delivered = 1, updated_ms = ?,"
-        " start_ms = CASE WHEN start_ms = 0 THEN ? ELSE start_ms END,"
-        " details = CASE WHEN details IN ('Pending', 'Delayed') THEN 'InProgress' ELSE details END"
-        " WHERE command_id = ? AND instance_id = ?",
-        {now, now, (*m)->command_id, (*m)->node});
-    if (!i.ok()) return i.take_error();
-    return Advance(tx, (*m)->command_id, now, released);
+    auto t = LoadTarget(tx, (*m)->command_id, (*m)->node, now, effects);
+    if (!t.ok()) return t.take_error();
+    if (!*t) return Ok{};
+    InvocationRow& inv = (*t)->inv;
+    inv.delivered = true;
+    if (inv.start_ms == 0) inv.start_ms = now;
+    const bool waiting = inv.details == cmd::kPending || inv.details == cmd::kDelayed;
+    if (Status s = (*t)->update.Set(inv, waiting ? cmd::kInProgress : inv.details); !s.ok()) {
+      return s;
+    }
+    return (*t)->update.Finish();
   });
   if (!st.ok()) return st.take_error();
   if (!known) return InvalidMessageId(id);
@@ -1089,7 +1096,7 @@ Result<Json> RunCommand::SendReply(const Ctx& ctx, const Json& in) {
   }
   const int64_t now = clock_.NowMillis();
   bool known = false;
-  Status st = WriteAndNotify([&](Tx& tx, std::vector<std::string>& released) -> Status {
+  Status st = WriteAndNotify([&](Tx& tx, cmd::Effects& effects) -> Status {
     auto m = LoadOwnMessage(tx, id, ctx.caller_user_id);
     if (!m.ok()) return m.take_error();
     known = m->has_value();
@@ -1101,34 +1108,24 @@ Result<Json> RunCommand::SendReply(const Ctx& ctx, const Json& in) {
     if (!dup.ok()) return dup.take_error();
     if (*dup == 0) return Ok{};
     if ((*m)->kind != kSendKind) return Ok{};
-    auto rows = tx.Query(fmt::format("SELECT {} FROM ssm_invocation WHERE command_id = ? AND"
-                                     " instance_id = ?",
-                                     kInvocationCols),
-                         {(*m)->command_id, (*m)->node});
-    if (!rows.ok()) return rows.take_error();
-    if (rows->empty()) return Ok{};
-    InvocationRow inv = InvocationRow::From(rows->front());
+    auto t = LoadTarget(tx, (*m)->command_id, (*m)->node, now, effects);
+    if (!t.ok()) return t.take_error();
+    if (!*t) return Ok{};
+    InvocationRow& inv = (*t)->inv;
     cmd::MergeReply(inv.state, payload);
+    inv.delivered = true;
+    if (inv.start_ms == 0) inv.start_ms = now;
     std::string details = inv.details;
     if (!cmd::IsTerminal(details)) {
       std::string final_details =
           cmd::DetailsFromDocumentStatus(inv.state.value("documentStatus", ""));
       details = final_details.empty() ? std::string(cmd::kInProgress) : final_details;
     }
-    const bool terminal = cmd::IsTerminal(details);
-    auto u = tx.Exec(
-        "UPDATE ssm_invocation SET state = ?, details = ?, delivered = 1, updated_ms = ?,"
-        " start_ms = CASE WHEN start_ms = 0 THEN ? ELSE start_ms END,"
-        " end_ms = CASE WHEN end_ms = 0 AND ? = 1 THEN ? ELSE end_ms END"
-        " WHERE command_id = ? AND instance_id = ?",
-        {inv.state.dump(), details, now, now, int64_t{terminal ? 1 : 0}, now, (*m)->command_id,
-         (*m)->node});
-    if (!u.ok()) return u.take_error();
-    if (terminal) {
-      auto d = tx.Exec("UPDATE ssm_node_message SET done = 1 WHERE message_id = ?", {id});
-      if (!d.ok()) return d.take_error();
+    if (Status s = (*t)->update.Set(inv, details); !s.ok()) return s;
+    if (cmd::IsTerminal(details)) {
+      if (Status d = MarkMessageDone(tx, id); !d.ok()) return d;
     }
-    return Advance(tx, (*m)->command_id, now, released);
+    return (*t)->update.Finish();
   });
   if (!st.ok()) return st.take_error();
   if (!known) return InvalidMessageId(id);
@@ -1143,20 +1140,19 @@ Result<Json> RunCommand::FailMessage(const Ctx& ctx, const Json& in) {
   const std::string id = in.value("MessageId", "");
   const int64_t now = clock_.NowMillis();
   bool known = false;
-  Status st = WriteAndNotify([&](Tx& tx, std::vector<std::string>& released) -> Status {
+  Status st = WriteAndNotify([&](Tx& tx, cmd::Effects& effects) -> Status {
     auto m = LoadOwnMessage(tx, id, ctx.caller_user_id);
     if (!m.ok()) return m.take_error();
     known = m->has_value();
     if (!known) return Ok{};
     if (Status d = MarkMessageDone(tx, id); !d.ok()) return d;
     if ((*m)->kind != kSendKind) return Ok{};
-    auto i = tx.Exec(
-        "UPDATE ssm_invocation SET details = ?, delivered = 1, updated_ms = ?, end_ms = ?"
-        " WHERE command_id = ? AND instance_id = ? AND details IN ('Pending', 'InProgress',"
-        " 'Delayed')",
-        {std::string(cmd::kFailed), now, now, (*m)->command_id, (*m)->node});
-    if (!i.ok()) return i.take_error();
-    return Advance(tx, (*m)->command_id, now, released);
+    auto t = LoadTarget(tx, (*m)->command_id, (*m)->node, now, effects);
+    if (!t.ok()) return t.take_error();
+    if (!*t) return Ok{};
+    (*t)->inv.delivered = true;
+    if (Status s = (*t)->update.Set((*t)->inv, cmd::kFailed); !s.ok()) return s;
+    return (*t)->update.Finish();
   });
   if (!st.ok()) return st.take_error();
   if (!known) return InvalidMessageId(id);

@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -24,6 +25,7 @@
 #include "common/status.h"
 #include "common/timer_queue.h"
 #include "common/worker_pool.h"
+#include "services/ssm/command_engine.h"
 #include "services/ssm/documents.h"
 #include "services/ssm/managed_nodes.h"
 #include "store/store.h"
@@ -35,6 +37,18 @@ struct RunCommandOptions {
   int64_t poll_wait_ms = 15000;    // an empty GetMessages is held this long (agent: 20 s client)
   int64_t sweep_interval_ms = 1000;
   int64_t max_deliveries = 3;      // an unacknowledged message is handed out at most this often
+  // An invocation InProgress with no final reply this long after its execution timeout ran out
+  // ends ExecutionTimedOut (the agent died mid-job); groundcrewd uses its node ping timeout.
+  int64_t execution_grace_ms = 600000;
+  // A node whose last heartbeat is older than this when a command is sent is Undeliverable.
+  int64_t undeliverable_after_ms = int64_t{30} * 24 * 3600 * 1000;
+};
+
+// Publishes Run Command's SNS notifications (NotificationConfig) inside the transaction that
+// changed a status, so that a notice is durable exactly when the change is.
+struct CommandNotifier {
+  std::function<Status(store::Tx&, const commands::Notice&)> publish;
+  std::function<void()> committed;  // after a commit that published something
 };
 
 class RunCommand {
@@ -45,7 +59,13 @@ class RunCommand {
 
   static std::vector<store::Migration> Migrations();
 
-  // Adds SendCommand … CancelCommand to SSM's operation table; `this` must outlive it.
+  // Sets where notifications go; call before serving. Without one, NotificationConfig is stored
+  // and shown but nothing is published.
+  void set_notifier(CommandNotifier notifier) { notifier_ = std::move(notifier); }
+
+  // Adds SendCommand … CancelCommand to SSM's operation table, and wraps its
+  // DeregisterManagedInstance so that the node's open invocations end Undeliverable; `this`
+  // must outlive it.
   void AddOperations(wire::ServiceDef& ssm);
   // The ec2messages service (node credentials only); `this` must outlive it.
   wire::ServiceDef MessageDeliveryDefinition();
@@ -76,14 +96,19 @@ class RunCommand {
   struct Poll;
   void Attempt(const std::shared_ptr<Poll>& poll);
   void ScheduleSweep();
-  // Commits `fn`, then wakes the polls of the nodes it gave new messages.
-  Status WriteAndNotify(const std::function<Status(store::Tx&, std::vector<std::string>&)>& fn);
+  // Commits `fn` with the notices it made published in the same transaction, then wakes the
+  // polls of the nodes it gave new messages.
+  Status WriteAndNotify(const std::function<Status(store::Tx&, commands::Effects&)>& fn);
+  // Ends the open invocations of deregistered nodes Undeliverable (all such nodes when `nodes`
+  // is empty).
+  Status MarkUndeliverable(const std::vector<std::string>& nodes);
 
   store::Store& store_;
   Documents& documents_;
   ManagedNodes& nodes_;
   const Clock& clock_;
   const RunCommandOptions options_;
+  CommandNotifier notifier_;
   std::unique_ptr<WorkerPool> pool_;
   std::unique_ptr<TimerQueue> timers_;
   std::unique_ptr<LongPoll> long_poll_;
