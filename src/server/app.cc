@@ -112,6 +112,7 @@ int RunServer(AppOptions opt) {
   ssm::RunCommandOptions rc_options;
   // An agent that went silent mid-job is given as long as a node takes to be ConnectionLost.
   rc_options.execution_grace_ms = opt.node_ping_timeout_seconds * 1000;
+  rc_options.output_link_key = crypto::HmacSha256(*nodes_key, "ssm command output links");
   ssm::RunCommand run_command(**store, ssm.documents(), ssm.nodes(), clock, rc_options);
   run_command.set_notifier(
       {[&sns](store::Tx& tx, const ssm::commands::Notice& n) {
@@ -153,8 +154,19 @@ int RunServer(AppOptions opt) {
     return st;
   };
   dopt.nodes = &ssm.node_authority();
-  // Unauthenticated links in SNS messages (SubscribeURL, UnsubscribeURL, SigningCertURL).
-  dopt.links = [&sns, &clock](const wire::HttpRequest& req) -> std::optional<wire::HttpResponse> {
+  // Unauthenticated links in SNS messages (SubscribeURL, UnsubscribeURL, SigningCertURL), and
+  // signed links to Run Command's full output (StandardOutputUrl).
+  dopt.links = [&sns, &run_command,
+                &clock](const wire::HttpRequest& req) -> std::optional<wire::HttpResponse> {
+    if (req.Path().substr(0, 24) == "/_groundcrew/ssm/output/") {
+      auto link = run_command.HandleOutputLink(req.Path(), req.Query());
+      wire::HttpResponse resp;
+      resp.status = link.status;
+      resp.content_type = "text/plain; charset=utf-8";
+      resp.body = std::move(link.body);
+      resp.log_operation = "ssm.output";
+      return resp;
+    }
     if (req.Path().substr(0, 17) != "/_groundcrew/sns/") return std::nullopt;
     auto link = sns.HandleLink(req.Path(), req.Query(), clock.NowMillis());
     wire::HttpResponse resp;

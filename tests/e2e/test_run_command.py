@@ -13,6 +13,8 @@ import subprocess
 import tempfile
 import time
 import unittest
+import urllib.error
+import urllib.request
 
 import botocore.exceptions
 
@@ -182,6 +184,33 @@ class RunCommandTest(unittest.TestCase):
         self.assertEqual(len(page["CommandInvocations"]), 2)
         rest = self.ssm.list_command_invocations(CommandId=cid, NextToken=page["NextToken"])
         self.assertEqual(len(rest["CommandInvocations"]), N_AGENTS - 2)
+
+    def test_output_beyond_the_api_limit_is_served_in_full(self):
+        node = self.ids[0]
+        script = "head -c 30000 /dev/zero | tr '\\0' x; echo; head -c 9000 /dev/zero | tr '\\0' e >&2"
+        cid = self.ssm.send_command(DocumentName="AWS-RunShellScript", InstanceIds=[node],
+                                    Parameters={"commands": [script]})["Command"]["CommandId"]
+        self.wait_command(cid)
+        inv = self.invocation(cid, node)
+        self.assertEqual(inv["Status"], "Success")
+        # The API's limits (24,000 / 8,000 characters), as the real agent cuts them ...
+        self.assertEqual(len(inv["StandardOutputContent"]), 24000)
+        self.assertEqual(len(inv["StandardErrorContent"]), 8000)
+        # ... and the rest from the server, at the links GetCommandInvocation gives.
+        with urllib.request.urlopen(inv["StandardOutputUrl"], timeout=10) as r:
+            self.assertEqual(r.read().decode(), "x" * 30000 + "\n")
+        with urllib.request.urlopen(inv["StandardErrorUrl"], timeout=10) as r:
+            self.assertEqual(r.read().decode(), "e" * 9000)
+        # The links are signed: a changed one is refused.
+        bad = inv["StandardOutputUrl"].replace("/stdout?", "/stderr?")
+        with self.assertRaises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(bad, timeout=10)
+        self.assertEqual(e.exception.code, 403)
+        # Small outputs need no link.
+        cid = self.ssm.send_command(DocumentName="AWS-RunShellScript", InstanceIds=[node],
+                                    Parameters={"commands": ["echo small"]})["Command"]["CommandId"]
+        self.wait_command(cid)
+        self.assertEqual(self.invocation(cid, node)["StandardOutputUrl"], "")
 
     def test_exit_code_fails_the_invocation(self):
         cid = self.send("--instance-ids", self.ids[0], "--parameters",

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cctype>
 #include <ctime>
 #include <map>
 #include <set>
@@ -185,7 +186,40 @@ double TimeOf(const Json& entry, const char* key) {
   return ms < 0 ? 0 : Seconds(ms);
 }
 
-Json InvocationJson(const CommandRow& c, const InvocationRow& i, bool details) {
+// Lowercase or uppercase hex → bytes; nullopt for anything else.
+std::optional<std::string> FromHex(const std::string& hex) {
+  if (hex.size() % 2) return std::nullopt;
+  std::string out;
+  for (size_t k = 0; k < hex.size(); k += 2) {
+    int v = 0;
+    for (char ch : {hex[k], hex[k + 1]}) {
+      int d = std::isdigit(static_cast<unsigned char>(ch)) ? ch - '0'
+              : (ch >= 'a' && ch <= 'f')                   ? ch - 'a' + 10
+              : (ch >= 'A' && ch <= 'F')                   ? ch - 'A' + 10
+                                                           : -1;
+      if (d < 0) return std::nullopt;
+      v = v * 16 + d;
+    }
+    out.push_back(static_cast<char>(v));
+  }
+  return out;
+}
+
+// The signed link to a plugin's full stdout or stderr, or "" when the reply had it all.
+std::string OutputUrl(const std::string& key, const std::string& endpoint, const CommandRow& c,
+                      const InvocationRow& i, const std::string& plugin, const Json& entry,
+                      bool stderr_stream) {
+  const char* full = stderr_stream ? "fullStandardError" : "fullStandardOutput";
+  if (key.empty() || endpoint.empty() || !entry.is_object() || !entry.contains(full)) return "";
+  const std::string path =
+      fmt::format("/_groundcrew/ssm/output/{}/{}/{}/{}", c.command_id, i.instance_id,
+                  crypto::Hex(plugin), stderr_stream ? "stderr" : "stdout");
+  return fmt::format("{}{}?Signature={}", endpoint, path,
+                     crypto::Hex(crypto::HmacSha256(key, path)));
+}
+
+Json InvocationJson(const CommandRow& c, const InvocationRow& i, bool details, const std::string& link_key = "",
+                   const std::string& endpoint = "") {
   Json out = {
       {"CommandId", c.command_id},
       {"InstanceId", i.instance_id},
@@ -213,8 +247,8 @@ Json InvocationJson(const CommandRow& c, const InvocationRow& i, bool details) {
           {"StatusDetails", p.details},
           {"ResponseCode", e.is_object() ? e.value("code", -1) : -1},
           {"Output", e.is_object() ? e.value("output", "") : ""},
-          {"StandardOutputUrl", ""},
-          {"StandardErrorUrl", ""},
+          {"StandardOutputUrl", OutputUrl(link_key, endpoint, c, i, p.id, e, false)},
+          {"StandardErrorUrl", OutputUrl(link_key, endpoint, c, i, p.id, e, true)},
           {"OutputS3Region", c.spec.value("OutputS3Region", "")},
           {"OutputS3BucketName", c.spec.value("OutputS3BucketName", "")},
           {"OutputS3KeyPrefix", c.spec.value("OutputS3KeyPrefix", "")},
@@ -799,7 +833,7 @@ Result<Json> RunCommand::ListCommandInvocations(const Ctx& ctx, const Json& in) 
       return Json{{"CommandInvocations", list},
                   {"NextToken", EncodeNextToken("invocations", last)}};
     }
-    list.push_back(InvocationJson(c, i, details));
+    list.push_back(InvocationJson(c, i, details, options_.output_link_key, ctx.endpoint));
     last = key;
   }
   return Json{{"CommandInvocations", list}};
@@ -853,9 +887,11 @@ Result<Json> RunCommand::GetCommandInvocation(const Ctx& ctx, const Json& in) {
       {"Status", cmd::InvocationStatus(details)},
       {"StatusDetails", details},
       {"StandardOutputContent", e.value("standardOutput", "")},
-      {"StandardOutputUrl", ""},
+      {"StandardOutputUrl",
+       p ? OutputUrl(options_.output_link_key, ctx.endpoint, *c, *inv, p->id, e, false) : ""},
       {"StandardErrorContent", e.value("standardError", "")},
-      {"StandardErrorUrl", ""},
+      {"StandardErrorUrl",
+       p ? OutputUrl(options_.output_link_key, ctx.endpoint, *c, *inv, p->id, e, true) : ""},
       {"CloudWatchOutputConfig", c->spec.value("CloudWatchOutputConfig", Json::object())},
   };
   int64_t s = ParseIso(e.value("startDateTime", "")), f = ParseIso(e.value("endDateTime", ""));
@@ -901,6 +937,48 @@ Result<Json> RunCommand::CancelCommand(const Ctx& ctx, const Json& in) {
   if (!st.ok()) return st.take_error();
   if (!found) return InvalidCommandId();
   return Json::object();
+}
+
+RunCommand::OutputLink RunCommand::HandleOutputLink(std::string_view path,
+                                                    std::string_view query) {
+  auto not_found = [] { return OutputLink{404, "Not Found\n"}; };
+  if (options_.output_link_key.empty()) return not_found();
+  std::string signature;
+  while (!query.empty()) {
+    std::string_view part = query.substr(0, query.find('&'));
+    if (part.substr(0, 10) == "Signature=") signature = std::string(part.substr(10));
+    query.remove_prefix(std::min(query.size(), part.size() + 1));
+  }
+  const std::string expected =
+      crypto::Hex(crypto::HmacSha256(options_.output_link_key, std::string(path)));
+  if (!crypto::ConstantTimeEquals(signature, expected)) {
+    return OutputLink{403, "The signature of this link does not match.\n"};
+  }
+  // /_groundcrew/ssm/output/<command>/<node>/<plugin hex>/<stream>
+  std::vector<std::string> parts;
+  std::string_view rest = path.substr(std::string_view("/_groundcrew/ssm/output/").size());
+  while (!rest.empty()) {
+    size_t slash = rest.find('/');
+    parts.emplace_back(rest.substr(0, slash));
+    rest = slash == std::string_view::npos ? std::string_view() : rest.substr(slash + 1);
+  }
+  if (parts.size() != 4) return not_found();
+  auto plugin = FromHex(parts[2]);
+  if (!plugin) return not_found();
+  std::optional<InvocationRow> inv;
+  Status st = store_.Read([&](Tx& tx) -> Status {
+    auto r = cmd::LoadInvocation(tx, parts[0], parts[1]);
+    if (!r.ok()) return r.take_error();
+    inv = std::move(*r);
+    return Ok{};
+  });
+  if (!st.ok()) return OutputLink{500, st.error().message + "\n"};
+  if (!inv) return not_found();
+  const Json plugins = inv->state.value("plugins", Json::object());
+  auto entry = plugins.find(*plugin);
+  if (entry == plugins.end() || !entry->is_object()) return not_found();
+  const char* key = parts[3] == "stderr" ? "fullStandardError" : "fullStandardOutput";
+  return OutputLink{200, entry->value(key, "")};
 }
 
 // ---- ec2messages -------------------------------------------------------------------------------

@@ -42,6 +42,9 @@ struct RunCommandOptions {
   int64_t execution_grace_ms = 600000;
   // A node whose last heartbeat is older than this when a command is sent is Undeliverable.
   int64_t undeliverable_after_ms = int64_t{30} * 24 * 3600 * 1000;
+  // Signs the links to a plugin's full output (StandardOutputUrl / StandardErrorUrl); without a
+  // key those stay empty and only the truncated output is shown.
+  std::string output_link_key;
 };
 
 // Publishes Run Command's SNS notifications (NotificationConfig) inside the transaction that
@@ -69,6 +72,16 @@ class RunCommand {
   void AddOperations(wire::ServiceDef& ssm);
   // The ec2messages service (node credentials only); `this` must outlive it.
   wire::ServiceDef MessageDeliveryDefinition();
+
+  // A plugin's full output when the agent's reply had more than the API's 24,000 / 8,000
+  // characters: GetCommandInvocation and ListCommandInvocations give it as StandardOutputUrl /
+  // StandardErrorUrl, {endpoint}/_groundcrew/ssm/output/<command>/<node>/<plugin>/stdout|stderr
+  // ?Signature=<HMAC>: a capability link, as a presigned S3 URL is, served without SigV4.
+  struct OutputLink {
+    int status = 200;
+    std::string body;
+  };
+  OutputLink HandleOutputLink(std::string_view path, std::string_view query);
 
   // Starts the sweep (delivery timeouts, rate control after a restart). Call once serving.
   void Start();
