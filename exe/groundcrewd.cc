@@ -33,6 +33,9 @@ int main(int argc, char** argv) {
                  "seconds without a heartbeat after which a managed node is ConnectionLost")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  app.add_flag("--local-agent", opt.local_agent,
+               "run a groundcrew-agent for this machine (registered on first start, state in "
+               "DATA_DIR/local-agent)");
   bool no_access_log = false;
   app.add_flag("--no-access-log", no_access_log, "do not write the per-request access log");
   CLI11_PARSE(app, argc, argv);

@@ -2,16 +2,19 @@
 
 #include <fmt/format.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <memory>
 #include <nlohmann/json.hpp>
 
 #include "common/clock.h"
 #include "common/crypto.h"
 #include "server/credentials.h"
 #include "server/dispatcher.h"
+#include "server/local_agent.h"
 #include "server/tls_certs.h"
 #include "delivery/outbox.h"
 #include "services/sns/message_signing.h"
@@ -35,6 +38,14 @@ Result<std::string> LoadOrCreateKey(const std::string& path) {
   std::string key = crypto::RandomBytes(32);
   if (Status st = WriteFileAtomic(path, key, 0600); !st.ok()) return st.take_error();
   return key;
+}
+
+// A program installed beside groundcrewd (build/bin/, /usr/bin/).
+std::string SiblingProgram(const std::string& name) {
+  std::error_code ec;
+  auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) return name;
+  return (self.parent_path() / name).string();
 }
 
 }  // namespace
@@ -133,6 +144,7 @@ int RunServer(AppOptions opt) {
     return 1;
   }
 
+  std::string local_ca_file;  // the CA the local agent trusts
   if (opt.tls_self_signed) {
     auto paths = EnsureSelfSignedCertificate(opt.data_dir + "/tls");
     if (!paths.ok()) {
@@ -141,6 +153,7 @@ int RunServer(AppOptions opt) {
     }
     opt.tls_cert = paths->cert_file;
     opt.tls_key = paths->key_file;
+    local_ca_file = paths->ca_file;
     fmt::print("groundcrewd: TLS with a self-signed CA; trust it with AWS_CA_BUNDLE={}\n",
                paths->ca_file);
   }
@@ -227,6 +240,35 @@ int RunServer(AppOptions opt) {
   });
   outbox.Start();
   run_command.Start();
+  std::unique_ptr<LocalAgent> local_agent;
+  if (opt.local_agent) {
+    LocalAgentOptions lopt;
+    lopt.agent_binary = SiblingProgram("groundcrew-agent");
+    lopt.state_dir = opt.data_dir + "/local-agent";
+    lopt.endpoint = endpoint;
+    lopt.ca_file = local_ca_file;
+    const std::string account = (*creds)->root().account_id;
+    local_agent = std::make_unique<LocalAgent>(lopt, [&ssm, &clock, account, lopt]()
+                                                   -> Result<std::pair<std::string, std::string>> {
+      wire::CallContext ctx;
+      ctx.account_id = account;
+      ctx.region = lopt.region;
+      ctx.caller_user_id = account;
+      ctx.caller_arn = fmt::format("arn:aws:iam::{}:root", account);
+      ctx.now_millis = clock.NowMillis();
+      char host[256] = {};
+      ::gethostname(host, sizeof host - 1);
+      auto out = ssm.activations().CreateActivation(
+          ctx, {{"IamRole", "groundcrew-local-agent"},
+                {"Description", "groundcrewd --local-agent"},
+                {"DefaultInstanceName", std::string(host)},
+                {"RegistrationLimit", 1}});
+      if (!out.ok()) return out.take_error();
+      return std::make_pair((*out)["ActivationCode"].get<std::string>(),
+                            (*out)["ActivationId"].get<std::string>());
+    });
+    local_agent->Start();
+  }
   double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
                   .count();
   if (hopt.host != "127.0.0.1" && hopt.host != "::1" && hopt.host != "localhost" &&
@@ -243,6 +285,7 @@ int RunServer(AppOptions opt) {
   fmt::print("groundcrewd ready on {}\n", endpoint);
   std::fflush(stdout);
   server.Wait();
+  if (local_agent) local_agent->Stop();
   outbox.Stop();
   fmt::print("groundcrewd: stopped\n");
   return 0;

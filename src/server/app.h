@@ -28,6 +28,8 @@ struct AppOptions {
   std::string delivery_ca_file;  // extra CA for https subscribers
   // A managed node without a heartbeat for longer is ConnectionLost (the agent pings every 5 min).
   int64_t node_ping_timeout_seconds = 600;
+  // Runs a groundcrew-agent for this machine as a child process (local_agent.h).
+  bool local_agent = false;
 };
 
 // The default data directory.

@@ -4,6 +4,8 @@ so a test can take a message without acknowledging it (Delayed), acknowledge and
 (ExecutionTimedOut), or be deregistered with work queued (Undeliverable). Notifications go
 through SNS to a real SQS queue, read back with boto3."""
 import json
+import os
+import socket
 import time
 import unittest
 import uuid
@@ -202,6 +204,68 @@ class CommandLifecycleTest(unittest.TestCase):
                          (a.id, "Success", "Success"))
         self.assertTrue(e["eventTime"].endswith("Z"))
 
+
+
+def agent_processes(state_dir):
+    """pids of groundcrew-agent processes using `state_dir`."""
+    pids = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if argv and argv[0].endswith(b"groundcrew-agent") and state_dir.encode() in argv:
+            pids.append(int(pid))
+    return pids
+
+
+class LocalAgentTest(unittest.TestCase):
+    """groundcrewd --local-agent (what scripts/up.sh runs): the machine manages itself."""
+
+    def online_nodes(self, ssm):
+        info = ssm.describe_instance_information()["InstanceInformationList"]
+        return [i for i in info if i["PingStatus"] == "Online"]
+
+    def test_local_agent_registers_runs_commands_and_stops_with_the_server(self):
+        server = harness.Server(store=harness.store_url(), extra=["--local-agent"]).start()
+        state = os.path.join(server.data_dir, "local-agent")
+        try:
+            ssm = server.client("ssm")
+            deadline = time.time() + 30
+            while time.time() < deadline and not self.online_nodes(ssm):
+                time.sleep(0.3)
+            nodes = self.online_nodes(ssm)
+            self.assertEqual(len(nodes), 1)
+            node = nodes[0]
+            self.assertEqual((node["ComputerName"], node["PlatformType"]),
+                             (socket.gethostname(), "Linux"))
+            cid = ssm.send_command(DocumentName="AWS-RunShellScript",
+                                   InstanceIds=[node["InstanceId"]],
+                                   Parameters={"commands": ["echo local $(hostname)"]}
+                                   )["Command"]["CommandId"]
+            deadline = time.time() + 20
+            while time.time() < deadline:
+                try:
+                    inv = ssm.get_command_invocation(CommandId=cid,
+                                                     InstanceId=node["InstanceId"])
+                except ssm.exceptions.InvocationDoesNotExist:
+                    inv = {"Status": "Pending"}
+                if inv["Status"] not in ("Pending", "InProgress", "Delayed"):
+                    break
+                time.sleep(0.3)
+            self.assertEqual((inv["Status"], inv["StandardOutputContent"]),
+                             ("Success", f"local {socket.gethostname()}\n"))
+            self.assertEqual(len(agent_processes(state)), 1)
+        finally:
+            server.stop()
+        # The agent stopped with the server.
+        deadline = time.time() + 10
+        while time.time() < deadline and agent_processes(state):
+            time.sleep(0.2)
+        self.assertEqual(agent_processes(state), [])
 
 if __name__ == "__main__":
     harness.main()

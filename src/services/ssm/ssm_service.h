@@ -35,6 +35,7 @@ class SsmService {
   ParameterStore& parameters() { return parameters_; }
   Documents& documents() { return documents_; }
   ManagedNodes& nodes() { return nodes_; }
+  Activations& activations() { return activations_; }
   // For the dispatcher: managed nodes' credentials and registration keys.
   const wire::NodeAuthority& node_authority() const { return node_credentials_; }
   // Drops in-memory copies of stored state (after the store was reset).
