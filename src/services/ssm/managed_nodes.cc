@@ -353,7 +353,26 @@ ManagedNodes::NodeState ManagedNodes::StateOf(const Row& row, int64_t now_millis
   s.platform_name = row.platform_name;
   s.platform_version = row.platform_version;
   s.agent_version = row.agent_version;
+  s.ip_address = row.ip_address;
+  s.computer_name = row.computer_name;
   return s;
+}
+
+Result<std::vector<ManagedNodes::NodeState>> ManagedNodes::ListRegistered(const Ctx& ctx) {
+  std::vector<NodeState> out;
+  Status st = store_.Read([&](Tx& tx) -> Status {
+    out.clear();
+    auto rows = tx.Query(fmt::format("SELECT {} FROM ssm_node WHERE account = ? AND region = ? "
+                                     "AND deregistered_ms IS NULL ORDER BY node_id",
+                                     kColumns),
+                         {ctx.account_id, ctx.region});
+    if (!rows.ok()) return rows.take_error();
+    out.reserve(rows->size());
+    for (const auto& r : *rows) out.push_back(StateOf(Row::From(r), ctx.now_millis));
+    return Ok{};
+  });
+  if (!st.ok()) return st.take_error();
+  return out;
 }
 
 Result<std::optional<ManagedNodes::NodeState>> ManagedNodes::GetNode(const Ctx& ctx,

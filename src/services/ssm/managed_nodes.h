@@ -55,6 +55,8 @@ class ManagedNodes {
     std::string platform_name;
     std::string platform_version;
     std::string agent_version;
+    std::string ip_address;
+    std::string computer_name;
   };
   // The node's state in the caller's account and region, deregistered or not; nullopt when no
   // such node was ever registered there.
@@ -63,6 +65,9 @@ class ManagedNodes {
   // across targets, values ORed), sorted by id. InvalidTarget for other keys. Unknown instance
   // ids are simply not in the result.
   Result<std::vector<NodeState>> FindTargets(const Ctx& ctx, const Json& targets);
+  // Every registered node of the caller's account and region, in id order (Inventory's
+  // AWS:InstanceInformation).
+  Result<std::vector<NodeState>> ListRegistered(const Ctx& ctx);
   // Records a node's association status (State Manager), shown and filtered as AssociationStatus.
   Status SetAssociationStatus(const Ctx& ctx, const std::string& node_id,
                               const std::string& status);

@@ -8,6 +8,7 @@
 
 #include "services/ssm/activations.h"
 #include "services/ssm/documents.h"
+#include "services/ssm/inventory.h"
 #include "services/ssm/managed_nodes.h"
 #include "services/ssm/node_credentials.h"
 #include "services/ssm/parameter_store.h"
@@ -39,7 +40,10 @@ class SsmService {
   // For the dispatcher: managed nodes' credentials and registration keys.
   const wire::NodeAuthority& node_authority() const { return node_credentials_; }
   // Drops in-memory copies of stored state (after the store was reset).
-  void ForgetCachedState() { node_credentials_.ForgetAll(); }
+  void ForgetCachedState() {
+    node_credentials_.ForgetAll();
+    inventory_.ForgetCachedState();
+  }
 
  private:
   ParameterStore parameters_;
@@ -50,6 +54,7 @@ class SsmService {
   Activations activations_;
   NodeCredentials node_credentials_;
   ManagedNodes nodes_;
+  Inventory inventory_;
 };
 
 }  // namespace gc::ssm

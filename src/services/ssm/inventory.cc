@@ -1,0 +1,788 @@
+#include "services/ssm/inventory.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <map>
+#include <regex>
+#include <set>
+
+#include "common/crypto.h"
+#include "services/ssm/node_errors.h"
+#include "services/ssm/paging.h"
+#include "services/ssm/ssm_errors.h"
+
+namespace gc::ssm {
+namespace {
+
+using Json = nlohmann::json;
+using store::Tx;
+using inventory::Condition;
+using inventory::EntryMatches;
+using inventory::Entry;
+using inventory::Item;
+
+constexpr const char* kInstanceInformation = "AWS:InstanceInformation";
+constexpr size_t kMaxItemBytes = 1 << 20;        // ItemSizeLimitExceededException
+constexpr size_t kMaxTotalBytes = 10 << 20;      // TotalSizeLimitExceededException
+constexpr size_t kMaxCustomTypes = 20;           // CustomSchemaCountLimitExceededException
+constexpr size_t kMaxAttributes = 200;           // attributes of a custom type
+
+AwsError InvalidTypeName(const std::string& type) {
+  return {"InvalidTypeNameException", fmt::format("The type name {} is not valid.", type), 400};
+}
+AwsError InvalidItemContent(const std::string& why) {
+  return {"InvalidItemContentException", why, 400};
+}
+AwsError InvalidFilter(const std::string& why) { return {"InvalidFilter", why, 400}; }
+
+// The built-in types, their schema versions and attributes ("number" where AWS says so).
+struct BuiltIn {
+  const char* type;
+  const char* version;
+  std::vector<std::pair<const char*, const char*>> attributes;
+};
+const std::vector<BuiltIn>& BuiltIns() {
+  static const std::vector<BuiltIn> kTypes = {
+      {"AWS:Application", "1.1",
+       {{"Name", "string"}, {"ApplicationType", "string"}, {"Publisher", "string"},
+        {"Version", "string"}, {"Release", "string"}, {"Epoch", "string"},
+        {"InstalledTime", "string"}, {"Architecture", "string"}, {"URL", "string"},
+        {"Summary", "string"}, {"PackageId", "string"}}},
+      {"AWS:AWSComponent", "1.0",
+       {{"Name", "string"}, {"ApplicationType", "string"}, {"Publisher", "string"},
+        {"Version", "string"}, {"InstalledTime", "string"}, {"Architecture", "string"},
+        {"URL", "string"}}},
+      {"AWS:File", "1.0",
+       {{"Name", "string"}, {"Size", "number"}, {"Description", "string"},
+        {"FileVersion", "string"}, {"InstalledDate", "string"}, {"ModificationTime", "string"},
+        {"LastAccessTime", "string"}, {"ProductName", "string"}, {"InstalledDir", "string"},
+        {"CompanyName", "string"}, {"ProductVersion", "string"}, {"ProductLanguage", "string"}}},
+      {"AWS:InstanceDetailedInformation", "1.0",
+       {{"CPUModel", "string"}, {"CPUCores", "number"}, {"CPUs", "number"},
+        {"CPUSpeedMHz", "number"}, {"CPUSockets", "number"}, {"CPUHyperThreadEnabled", "string"},
+        {"OSServicePack", "string"}, {"KernelVersion", "string"}}},
+      {kInstanceInformation, "1.0",
+       {{"AgentType", "string"}, {"AgentVersion", "string"}, {"ComputerName", "string"},
+        {"InstanceId", "string"}, {"IpAddress", "string"}, {"PlatformName", "string"},
+        {"PlatformType", "string"}, {"PlatformVersion", "string"}, {"ResourceType", "string"},
+        {"InstanceStatus", "string"}}},
+      {"AWS:Network", "1.0",
+       {{"Name", "string"}, {"SubnetMask", "string"}, {"Gateway", "string"},
+        {"DHCPServer", "string"}, {"DNSServer", "string"}, {"MacAddress", "string"},
+        {"IPV4", "string"}, {"IPV6", "string"}}},
+      {"AWS:Service", "1.0",
+       {{"Name", "string"}, {"DisplayName", "string"}, {"ServiceType", "string"},
+        {"Status", "string"}, {"DependentServices", "string"}, {"ServicesDependedOn", "string"},
+        {"StartType", "string"}}},
+      {"AWS:Tag", "1.0", {{"Key", "string"}, {"Value", "string"}}},
+      {"AWS:WindowsUpdate", "1.0",
+       {{"HotFixId", "string"}, {"Description", "string"}, {"InstalledTime", "string"},
+        {"InstalledBy", "string"}}},
+      {"AWS:ComplianceItem", "1.0",
+       {{"ComplianceType", "string"}, {"ExecutionId", "string"}, {"ExecutionType", "string"},
+        {"ExecutionTime", "string"}, {"Id", "string"}, {"Title", "string"}, {"Status", "string"},
+        {"Severity", "string"}, {"DocumentName", "string"}, {"DocumentVersion", "string"},
+        {"Classification", "string"}, {"PatchBaselineId", "string"}, {"PatchSeverity", "string"},
+        {"PatchState", "string"}, {"PatchGroup", "string"}, {"InstalledTime", "string"}}},
+      {"AWS:PatchSummary", "1.0",
+       {{"PatchGroup", "string"}, {"BaselineId", "string"}, {"SnapshotId", "string"},
+        {"OwnerInformation", "string"}, {"InstalledCount", "number"},
+        {"InstalledOtherCount", "number"}, {"InstalledPendingRebootCount", "number"},
+        {"InstalledRejectedCount", "number"}, {"NotApplicableCount", "number"},
+        {"MissingCount", "number"}, {"FailedCount", "number"}, {"OperationType", "string"},
+        {"OperationStartTime", "string"}, {"OperationEndTime", "string"},
+        {"RebootOption", "string"}}},
+  };
+  return kTypes;
+}
+const BuiltIn* FindBuiltIn(const std::string& type) {
+  for (const auto& b : BuiltIns()) {
+    if (type == b.type) return &b;
+  }
+  return nullptr;
+}
+bool IsCustom(const std::string& type) { return type.rfind("Custom:", 0) == 0 && type.size() > 7; }
+
+// A type name the API takes: a built-in AWS: type or Custom:<name>.
+Status CheckTypeName(const std::string& type) {
+  if (FindBuiltIn(type) || IsCustom(type)) return Ok{};
+  return InvalidTypeName(type);
+}
+
+// "AWS:Application.Name" → {type, attribute}; the attribute follows the last '.'.
+std::optional<std::pair<std::string, std::string>> SplitKey(const std::string& key) {
+  size_t dot = key.rfind('.');
+  if (dot == std::string::npos || dot == 0 || dot + 1 == key.size()) return std::nullopt;
+  std::string type = key.substr(0, dot);
+  if (!FindBuiltIn(type) && !IsCustom(type)) return std::nullopt;
+  return std::make_pair(type, key.substr(dot + 1));
+}
+
+Result<std::vector<Condition>> ParseConditions(const Json& filters) {
+  std::vector<Condition> out;
+  for (const auto& f : filters) {
+    const std::string key = f.value("Key", "");
+    auto split = SplitKey(key);
+    if (!split) return InvalidFilter(fmt::format("The filter key {} is not valid.", key));
+    auto op = inventory::ParseOp(f.value("Type", "Equal"));
+    if (!op) return InvalidFilter(fmt::format("The filter type of {} is not valid.", key));
+    Condition c{split->first, split->second, *op, {}};
+    for (const auto& v : f.value("Values", Json::array())) {
+      if (v.is_string()) c.values.push_back(v.get<std::string>());
+    }
+    if (c.values.empty() && *op != inventory::Op::kExists) {
+      return InvalidFilter(fmt::format("The filter {} needs at least one value.", key));
+    }
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+// The AWS:InstanceInformation entry of a managed node.
+Entry InstanceEntry(const ManagedNodes::NodeState& n) {
+  Entry e = {{"AgentType", "amazon-ssm-agent"},
+             {"AgentVersion", n.agent_version},
+             {"ComputerName", n.computer_name},
+             {"InstanceId", n.node_id},
+             {"InstanceStatus", "Active"},
+             {"IpAddress", n.ip_address},
+             {"PlatformName", n.platform_name},
+             {"PlatformType", n.platform_type},
+             {"PlatformVersion", n.platform_version},
+             {"ResourceType", "ManagedInstance"}};
+  e.erase(std::remove_if(e.begin(), e.end(), [](const auto& kv) { return kv.second.empty(); }),
+          e.end());
+  return e;
+}
+
+Json EntryJson(const Entry& e) {
+  Json out = Json::object();
+  for (const auto& [k, v] : e) out[k] = v;
+  return out;
+}
+
+Json ItemJson(const Item& item) {
+  Json content = Json::array();
+  for (const auto& e : item.entries) content.push_back(EntryJson(e));
+  Json out = {{"TypeName", item.type_name},
+              {"SchemaVersion", item.schema_version},
+              {"Content", std::move(content)}};
+  if (!item.capture_time.empty()) out["CaptureTime"] = item.capture_time;
+  if (!item.content_hash.empty()) out["ContentHash"] = item.content_hash;
+  return out;
+}
+
+Result<std::vector<Entry>> ParseContent(const Json& content, const std::string& type) {
+  std::vector<Entry> out;
+  if (!content.is_array()) return InvalidItemContent("Content of " + type + " is not a list.");
+  for (const auto& row : content) {
+    if (!row.is_object()) {
+      return InvalidItemContent("Each entry of " + type + " must be a map of strings.");
+    }
+    if (row.size() > kMaxAttributes) {
+      return InvalidItemContent(fmt::format("An entry of {} has more than {} attributes.", type,
+                                            kMaxAttributes));
+    }
+    Entry e;
+    for (const auto& [k, v] : row.items()) {
+      if (!v.is_string()) {
+        return InvalidItemContent(
+            fmt::format("The value of {} in {} must be a string.", k, type));
+      }
+      e.emplace_back(k, v.get<std::string>());
+    }
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+}  // namespace
+
+Inventory::Inventory(store::Store& store, ManagedNodes& nodes) : store_(store), nodes_(nodes) {}
+
+std::vector<store::Migration> Inventory::Migrations() {
+  return {{"ssm.inventory", 1,
+           "CREATE TABLE ssm_inventory ("
+           " node_id TEXT NOT NULL, type_name TEXT NOT NULL, account TEXT NOT NULL,"
+           " region TEXT NOT NULL, schema_version TEXT NOT NULL, capture_time TEXT NOT NULL,"
+           " content_hash TEXT NOT NULL, content TEXT NOT NULL, updated_ms BIGINT NOT NULL,"
+           " PRIMARY KEY (node_id, type_name));"
+           "CREATE INDEX ssm_inventory_type ON ssm_inventory (type_name);"
+           "CREATE TABLE ssm_inventory_schema ("
+           " account TEXT NOT NULL, region TEXT NOT NULL, type_name TEXT NOT NULL,"
+           " version TEXT NOT NULL, attributes TEXT NOT NULL, disabled_version TEXT NOT NULL,"
+           " PRIMARY KEY (account, region, type_name));"
+           "CREATE TABLE ssm_inventory_deletion ("
+           " deletion_id TEXT PRIMARY KEY, account TEXT NOT NULL, region TEXT NOT NULL,"
+           " type_name TEXT NOT NULL, started_ms BIGINT NOT NULL, summary TEXT NOT NULL)"}};
+}
+
+void Inventory::AddOperations(wire::ServiceDef& def) {
+  auto bind = [this](Result<Json> (Inventory::*m)(const Ctx&, const Json&)) {
+    return [this, m](const Ctx& ctx, const Json& in) { return (this->*m)(ctx, in); };
+  };
+  def.operations["PutInventory"] = bind(&Inventory::PutInventory);
+  def.operations["GetInventory"] = bind(&Inventory::GetInventory);
+  def.operations["ListInventoryEntries"] = bind(&Inventory::ListInventoryEntries);
+  def.operations["GetInventorySchema"] = bind(&Inventory::GetInventorySchema);
+  def.operations["DeleteInventory"] = bind(&Inventory::DeleteInventory);
+  def.operations["DescribeInventoryDeletions"] = bind(&Inventory::DescribeInventoryDeletions);
+}
+
+void Inventory::ForgetCachedState() {
+  std::lock_guard lock(load_mu_);
+  index_.Clear();
+  loaded_ = false;
+}
+
+Status Inventory::EnsureLoaded() {
+  std::lock_guard lock(load_mu_);
+  if (loaded_) return Ok{};
+  Status st = store_.Read([&](Tx& tx) -> Status {
+    auto rows = tx.Query("SELECT node_id, type_name, schema_version, capture_time,"
+                         " content_hash, content FROM ssm_inventory");
+    if (!rows.ok()) return rows.take_error();
+    for (const auto& r : *rows) {
+      Item item{r.Str(1), r.Str(2), r.Str(3), r.Str(4), {}};
+      auto entries = ParseContent(Json::parse(r.Str(5), nullptr, false), item.type_name);
+      if (!entries.ok()) continue;
+      item.entries = std::move(*entries);
+      index_.Put(r.Str(0), item);
+    }
+    return Ok{};
+  });
+  if (st.ok()) loaded_ = true;
+  return st;
+}
+
+// ---- PutInventory -------------------------------------------------------------------------------
+
+Result<Json> Inventory::PutInventory(const Ctx& ctx, const Json& in) {
+  const std::string node = in.value("InstanceId", "");
+  if (Status s = ManagedNodes::RequireSelf(ctx, node, "ssm:PutInventory"); !s.ok()) return s.take_error();
+  auto state = nodes_.GetNode(ctx, node);
+  if (!state.ok()) return state.take_error();
+  if (!*state || !(*state)->registered) return errors::InvalidInstanceId(node);
+  if (Status s = EnsureLoaded(); !s.ok()) return s.take_error();
+
+  struct Put {
+    Item item;
+    bool has_content = false;
+    std::string content_text;
+  };
+  std::vector<Put> puts;
+  size_t total = 0;
+  std::set<std::string> types;
+  for (const auto& it : in.value("Items", Json::array())) {
+    Put p;
+    p.item.type_name = it.value("TypeName", "");
+    if (Status s = CheckTypeName(p.item.type_name); !s.ok()) return s.take_error();
+    if (p.item.type_name == kInstanceInformation) {
+      return InvalidTypeName(p.item.type_name);  // a projection of the node, never put
+    }
+    if (!types.insert(p.item.type_name).second) {
+      return InvalidItemContent("The type " + p.item.type_name + " appears more than once.");
+    }
+    p.item.schema_version = it.value("SchemaVersion", "");
+    static const std::regex kVersion(R"(^([0-9]{1,6})(\.[0-9]{1,6})$)");
+    if (!std::regex_match(p.item.schema_version, kVersion)) {
+      return AwsError{"UnsupportedInventorySchemaVersionException",
+                      "The schema version " + p.item.schema_version + " is not supported.", 400};
+    }
+    p.item.capture_time = it.value("CaptureTime", "");
+    p.item.content_hash = it.value("ContentHash", "");
+    p.has_content = it.contains("Content");
+    if (p.has_content) {
+      p.content_text = it["Content"].dump();
+      if (p.content_text.size() > kMaxItemBytes) {
+        return AwsError{"ItemSizeLimitExceededException",
+                        "The inventory item " + p.item.type_name + " is larger than 1 MB.", 400};
+      }
+      total += p.content_text.size();
+      auto entries = ParseContent(it["Content"], p.item.type_name);
+      if (!entries.ok()) return entries.take_error();
+      p.item.entries = std::move(*entries);
+      if (p.item.content_hash.empty()) {
+        p.item.content_hash = crypto::Base64Encode(crypto::Md5(p.content_text));
+      }
+    } else if (p.item.content_hash.empty()) {
+      return InvalidItemContent("The item " + p.item.type_name + " has neither Content nor "
+                                "ContentHash.");
+    }
+    puts.push_back(std::move(p));
+  }
+  if (total > kMaxTotalBytes) {
+    return AwsError{"TotalSizeLimitExceededException",
+                    "The inventory of one call must not exceed 10 MB.", 400};
+  }
+  std::vector<Put> stored;  // what the index takes after the commit
+  Status st = store_.Write([&](Tx& tx) -> Status {
+    stored.clear();
+    for (auto& p : puts) {
+      if (IsCustom(p.item.type_name)) {
+        auto schema = tx.Query("SELECT attributes, disabled_version FROM ssm_inventory_schema"
+                               " WHERE account = ? AND region = ? AND type_name = ?",
+                               {ctx.account_id, ctx.region, p.item.type_name});
+        if (!schema.ok()) return schema.take_error();
+        std::set<std::string> attrs;
+        std::string disabled;
+        if (schema->empty()) {
+          auto n = tx.Query("SELECT COUNT(*) FROM ssm_inventory_schema WHERE account = ? AND"
+                            " region = ?",
+                            {ctx.account_id, ctx.region});
+          if (!n.ok()) return n.take_error();
+          if (static_cast<size_t>(n->front().Int(0)) >= kMaxCustomTypes) {
+            return AwsError{"CustomSchemaCountLimitExceededException",
+                            "You have exceeded the limit for custom schemas.", 400};
+          }
+        } else {
+          for (const auto& a : Json::parse(schema->front().Str(0), nullptr, false)) {
+            if (a.is_string()) attrs.insert(a.get<std::string>());
+          }
+          disabled = schema->front().Str(1);
+        }
+        if (!disabled.empty() && std::stod(p.item.schema_version) <= std::stod(disabled)) {
+          continue;  // a disabled schema ignores this version and earlier (DeleteInventory)
+        }
+        for (const auto& e : p.item.entries) {
+          for (const auto& [k, v] : e) attrs.insert(k);
+        }
+        if (attrs.size() > kMaxAttributes) {
+          return InvalidItemContent("A custom inventory type has at most 200 attributes.");
+        }
+        auto up = tx.Exec(
+            "INSERT INTO ssm_inventory_schema (account, region, type_name, version, attributes,"
+            " disabled_version) VALUES (?, ?, ?, ?, ?, '') ON CONFLICT (account, region,"
+            " type_name) DO UPDATE SET version = excluded.version, attributes ="
+            " excluded.attributes, disabled_version = ''",
+            {ctx.account_id, ctx.region, p.item.type_name, p.item.schema_version,
+             Json(attrs).dump()});
+        if (!up.ok()) return up.take_error();
+      }
+      if (!p.has_content) {
+        // Unchanged since the last upload: only the hash came. It must be what we have.
+        auto cur = tx.Query("SELECT content_hash FROM ssm_inventory WHERE node_id = ? AND"
+                            " type_name = ?",
+                            {node, p.item.type_name});
+        if (!cur.ok()) return cur.take_error();
+        if (cur->empty() || cur->front().Str(0) != p.item.content_hash) {
+          return AwsError{"ItemContentMismatchException",
+                          "The inventory item " + p.item.type_name +
+                              " has a content hash that does not match what was stored.",
+                          400};
+        }
+        auto u = tx.Exec("UPDATE ssm_inventory SET capture_time = ?, updated_ms = ? WHERE"
+                         " node_id = ? AND type_name = ?",
+                         {p.item.capture_time, ctx.now_millis, node, p.item.type_name});
+        if (!u.ok()) return u.take_error();
+        stored.push_back(p);
+        continue;
+      }
+      auto w = tx.Exec(
+          "INSERT INTO ssm_inventory (node_id, type_name, account, region, schema_version,"
+          " capture_time, content_hash, content, updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+          " ON CONFLICT (node_id, type_name) DO UPDATE SET schema_version ="
+          " excluded.schema_version, capture_time = excluded.capture_time, content_hash ="
+          " excluded.content_hash, content = excluded.content, updated_ms = excluded.updated_ms",
+          {node, p.item.type_name, ctx.account_id, ctx.region, p.item.schema_version,
+           p.item.capture_time, p.item.content_hash, p.content_text, ctx.now_millis});
+      if (!w.ok()) return w.take_error();
+      stored.push_back(p);
+    }
+    return Ok{};
+  });
+  if (!st.ok()) return st.take_error();
+  for (const auto& p : stored) {
+    if (p.has_content) {
+      index_.Put(node, p.item);
+    } else {
+      index_.Touch(node, p.item.type_name, p.item.capture_time);
+    }
+  }
+  return Json::object();
+}
+
+// ---- GetInventory -------------------------------------------------------------------------------
+
+Result<Json> Inventory::GetInventory(const Ctx& ctx, const Json& in) {
+  if (Status s = EnsureLoaded(); !s.ok()) return s.take_error();
+  auto conditions = ParseConditions(in.value("Filters", Json::array()));
+  if (!conditions.ok()) return conditions.take_error();
+  auto registered = nodes_.ListRegistered(ctx);
+  if (!registered.ok()) return registered.take_error();
+  std::map<std::string, Entry> info;
+  std::vector<std::string> candidates;
+  std::vector<Condition> indexed;
+  for (const auto& c : *conditions) {
+    if (c.type_name != kInstanceInformation) indexed.push_back(c);
+  }
+  for (const auto& n : *registered) {
+    Entry e = InstanceEntry(n);
+    bool ok = true;
+    for (const auto& c : *conditions) {
+      if (c.type_name == kInstanceInformation && !EntryMatches(e, c)) {
+        ok = false;
+        break;
+      }
+    }
+    if (!ok) continue;
+    candidates.push_back(n.node_id);
+    info.emplace(n.node_id, std::move(e));
+  }
+  std::vector<std::string> matched = index_.Select(candidates, indexed);
+
+  // Aggregators: counts instead of entities.
+  if (in.contains("Aggregators")) {
+    Json entities = Json::array();
+    for (const auto& agg : in["Aggregators"]) {
+      Json data = Json::object();
+      if (agg.contains("Groups")) {
+        // Each group counts the nodes that pass all its filters, and those that do not.
+        for (const auto& g : agg["Groups"]) {
+          auto gc = ParseConditions(g.value("Filters", Json::array()));
+          if (!gc.ok()) {
+            return AwsError{"InvalidInventoryGroupException", gc.error().message, 400};
+          }
+          int64_t matching = 0;
+          for (const auto& node : matched) {
+            bool ok = true;
+            for (const auto& c : *gc) {
+              ok = c.type_name == kInstanceInformation ? EntryMatches(info[node], c)
+                                                       : index_.Matches(node, c);
+              if (!ok) break;
+            }
+            if (ok) ++matching;
+          }
+          const std::string name = g.value("Name", "");
+          data[name] = {{"TypeName", name},
+                        {"SchemaVersion", ""},
+                        {"Content",
+                         {{{"matchingCount", std::to_string(matching)}},
+                          {{"notMatchingCount",
+                            std::to_string(static_cast<int64_t>(matched.size()) - matching)}}}}};
+        }
+        entities.push_back({{"Data", data}});
+        continue;
+      }
+      // Expression, with nested aggregators over the same type: one count per combination.
+      std::vector<std::string> exprs = {agg.value("Expression", "")};
+      for (const auto& nested : agg.value("Aggregators", Json::array())) {
+        exprs.push_back(nested.value("Expression", ""));
+      }
+      std::string type;
+      std::vector<std::string> attrs;
+      for (const auto& x : exprs) {
+        auto split = SplitKey(x);
+        if (!split || (!type.empty() && split->first != type)) {
+          return AwsError{"InvalidAggregatorException",
+                          fmt::format("The aggregator expression {} is not valid.", x), 400};
+        }
+        type = split->first;
+        attrs.push_back(split->second);
+      }
+      std::map<std::vector<std::string>, int64_t> counts;
+      if (type == kInstanceInformation) {
+        for (const auto& node : matched) {
+          std::vector<std::string> key;
+          bool present = false;
+          for (const auto& a : attrs) {
+            std::string v;
+            for (const auto& [k, val] : info[node]) {
+              if (k == a) v = val;
+            }
+            present = present || !v.empty();
+            key.push_back(v);
+          }
+          if (present) ++counts[key];
+        }
+      } else {
+        counts = index_.Aggregate(matched, type, attrs);
+      }
+      Json content = Json::array();
+      for (const auto& [key, n] : counts) {
+        Json row = Json::object();
+        for (size_t k = 0; k < attrs.size(); ++k) row[attrs[k]] = key[k];
+        row["Count"] = std::to_string(n);
+        content.push_back(std::move(row));
+      }
+      data[type] = {{"TypeName", type}, {"SchemaVersion", ""}, {"Content", std::move(content)}};
+      entities.push_back({{"Data", data}});
+    }
+    return Json{{"Entities", entities}};
+  }
+
+  std::string only;
+  for (const auto& r : in.value("ResultAttributes", Json::array())) {
+    only = r.value("TypeName", "");
+    if (!FindBuiltIn(only) && !IsCustom(only)) {
+      return AwsError{"InvalidResultAttributeException",
+                      fmt::format("The result attribute {} is not valid.", only), 400};
+    }
+  }
+  auto after = DecodeNextToken(in, "inventory");
+  if (!after.ok()) return after.take_error();
+  int64_t max = in.value("MaxResults", int64_t{50});
+  if (max <= 0 || max > 50) max = 50;
+  Json entities = Json::array();
+  std::string last;
+  for (const auto& node : matched) {
+    if (!after->empty() && node <= *after) continue;
+    Json data = Json::object();
+    if (only.empty() || only == kInstanceInformation) {
+      data[kInstanceInformation] = ItemJson(Item{kInstanceInformation, "1.0", "", "",
+                                                 {info[node]}});
+    }
+    for (const auto& type : index_.TypesOf(node)) {
+      if (!only.empty() && type != only) continue;
+      if (auto item = index_.Get(node, type)) data[type] = ItemJson(*item);
+    }
+    if (data.empty()) continue;  // lacks the one type asked for
+    if (static_cast<int64_t>(entities.size()) == max) {
+      return Json{{"Entities", entities}, {"NextToken", EncodeNextToken("inventory", last)}};
+    }
+    entities.push_back({{"Id", node}, {"Data", std::move(data)}});
+    last = node;
+  }
+  return Json{{"Entities", entities}};
+}
+
+// ---- ListInventoryEntries -----------------------------------------------------------------------
+
+Result<Json> Inventory::ListInventoryEntries(const Ctx& ctx, const Json& in) {
+  const std::string node = in.value("InstanceId", "");
+  const std::string type = in.value("TypeName", "");
+  auto state = nodes_.GetNode(ctx, node);
+  if (!state.ok()) return state.take_error();
+  if (!*state) return errors::InvalidInstanceId(node);
+  if (Status s = CheckTypeName(type); !s.ok()) return s.take_error();
+  if (Status s = EnsureLoaded(); !s.ok()) return s.take_error();
+  std::vector<Condition> conditions;
+  for (const auto& f : in.value("Filters", Json::array())) {
+    auto op = inventory::ParseOp(f.value("Type", "Equal"));
+    if (!op || f.value("Key", "").empty()) return InvalidFilter("The filter is not valid.");
+    Condition c{type, f.value("Key", ""), *op, {}};
+    for (const auto& v : f.value("Values", Json::array())) c.values.push_back(v.get<std::string>());
+    conditions.push_back(std::move(c));
+  }
+  std::optional<Item> item;
+  if (type == kInstanceInformation) {
+    item = Item{type, "1.0", "", "", {InstanceEntry(**state)}};
+  } else {
+    item = index_.Get(node, type);
+  }
+  Json out = {{"TypeName", type}, {"InstanceId", node}, {"Entries", Json::array()}};
+  if (!item) return out;
+  out["SchemaVersion"] = item->schema_version;
+  if (!item->capture_time.empty()) out["CaptureTime"] = item->capture_time;
+  auto after = DecodeNextToken(in, "entries");
+  if (!after.ok()) return after.take_error();
+  const size_t start = after->empty() ? 0 : std::stoul(*after);
+  int64_t max = in.value("MaxResults", int64_t{50});
+  if (max <= 0 || max > 50) max = 50;
+  size_t k = 0;
+  for (const auto& e : item->entries) {
+    ++k;
+    if (k <= start) continue;
+    bool ok = true;
+    for (const auto& c : conditions) {
+      if (!EntryMatches(e, c)) {
+        ok = false;
+        break;
+      }
+    }
+    if (!ok) continue;
+    if (static_cast<int64_t>(out["Entries"].size()) == max) {
+      out["NextToken"] = EncodeNextToken("entries", std::to_string(k - 1));
+      return out;
+    }
+    out["Entries"].push_back(EntryJson(e));
+  }
+  return out;
+}
+
+// ---- GetInventorySchema -------------------------------------------------------------------------
+
+Result<Json> Inventory::GetInventorySchema(const Ctx& ctx, const Json& in) {
+  const std::string prefix = in.value("TypeName", "");
+  const bool aggregator = in.value("Aggregator", false);
+  Json schemas = Json::array();
+  auto add = [&](const std::string& type, const std::string& version,
+                 const std::vector<std::pair<std::string, std::string>>& attrs) {
+    if (!prefix.empty() && type.rfind(prefix, 0) != 0) return;
+    Json a = Json::array();
+    for (const auto& [name, data_type] : attrs) {
+      a.push_back({{"Name", name}, {"DataType", data_type}});
+    }
+    Json s = {{"TypeName", type}, {"Version", version}, {"Attributes", std::move(a)}};
+    if (type == "AWS:Application") s["DisplayName"] = "Applications";
+    schemas.push_back(std::move(s));
+  };
+  for (const auto& b : BuiltIns()) {
+    std::vector<std::pair<std::string, std::string>> attrs;
+    for (const auto& [n, t] : b.attributes) {
+      // Aggregator: only the attributes AWS lets one aggregate on (strings that name a kind).
+      if (aggregator && std::string(t) == "number") continue;
+      attrs.emplace_back(n, t);
+    }
+    add(b.type, b.version, attrs);
+  }
+  Status st = store_.Read([&](Tx& tx) -> Status {
+    auto rows = tx.Query("SELECT type_name, version, attributes FROM ssm_inventory_schema WHERE"
+                         " account = ? AND region = ? AND disabled_version = '' ORDER BY"
+                         " type_name",
+                         {ctx.account_id, ctx.region});
+    if (!rows.ok()) return rows.take_error();
+    for (const auto& r : *rows) {
+      std::vector<std::pair<std::string, std::string>> attrs;
+      for (const auto& a : Json::parse(r.Str(2), nullptr, false)) {
+        attrs.emplace_back(a.get<std::string>(), "string");
+      }
+      add(r.Str(0), r.Str(1), attrs);
+    }
+    return Ok{};
+  });
+  if (!st.ok()) return st.take_error();
+  if (!prefix.empty() && schemas.empty() && !FindBuiltIn(prefix) && !IsCustom(prefix) &&
+      prefix.rfind("AWS:", 0) != 0 && prefix.rfind("Custom:", 0) != 0) {
+    return InvalidTypeName(prefix);
+  }
+  auto after = DecodeNextToken(in, "schemas");
+  if (!after.ok()) return after.take_error();
+  int64_t max = in.value("MaxResults", int64_t{200});
+  if (max < 50 || max > 200) max = 200;
+  Json page = Json::array();
+  bool skipping = !after->empty();
+  for (const auto& s : schemas) {
+    const std::string name = s["TypeName"];
+    if (skipping) {
+      if (name == *after) skipping = false;
+      continue;
+    }
+    if (static_cast<int64_t>(page.size()) == max) {
+      return Json{{"Schemas", page},
+                  {"NextToken", EncodeNextToken("schemas", page.back()["TypeName"].get<std::string>())}};
+    }
+    page.push_back(s);
+  }
+  return Json{{"Schemas", page}};
+}
+
+// ---- DeleteInventory / DescribeInventoryDeletions -----------------------------------------------
+
+Result<Json> Inventory::DeleteInventory(const Ctx& ctx, const Json& in) {
+  const std::string type = in.value("TypeName", "");
+  if (!IsCustom(type)) {
+    return InvalidTypeName(type);  // only custom types can be deleted
+  }
+  const std::string option = in.value("SchemaDeleteOption", "");
+  if (!option.empty() && option != "DisableSchema" && option != "DeleteSchema") {
+    return AwsError{"InvalidOptionException",
+                    "The delete inventory option specified is not valid.", 400};
+  }
+  if (Status s = EnsureLoaded(); !s.ok()) return s.take_error();
+  const bool dry_run = in.value("DryRun", false);
+  const std::string deletion_id = crypto::Uuid4();
+  Json summary;
+  std::vector<std::string> removed;
+  Status st = store_.Write([&](Tx& tx) -> Status {
+    removed.clear();
+    auto schema = tx.Query("SELECT version FROM ssm_inventory_schema WHERE account = ? AND"
+                           " region = ? AND type_name = ?",
+                           {ctx.account_id, ctx.region, type});
+    if (!schema.ok()) return schema.take_error();
+    if (schema->empty()) return InvalidTypeName(type);
+    auto rows = tx.Query("SELECT node_id, schema_version FROM ssm_inventory WHERE account = ? AND"
+                         " region = ? AND type_name = ?",
+                         {ctx.account_id, ctx.region, type});
+    if (!rows.ok()) return rows.take_error();
+    std::map<std::string, int64_t> by_version;
+    for (const auto& r : *rows) {
+      removed.push_back(r.Str(0));
+      ++by_version[r.Str(1)];
+    }
+    Json items = Json::array();
+    for (const auto& [v, n] : by_version) {
+      items.push_back({{"Version", v}, {"Count", n}, {"RemainingCount", 0}});
+    }
+    summary = {{"TotalCount", static_cast<int64_t>(removed.size())},
+               {"RemainingCount", 0},
+               {"SummaryItems", items}};
+    if (dry_run) return Ok{};
+    auto d = tx.Exec("DELETE FROM ssm_inventory WHERE account = ? AND region = ? AND"
+                     " type_name = ?",
+                     {ctx.account_id, ctx.region, type});
+    if (!d.ok()) return d.take_error();
+    if (option == "DeleteSchema") {
+      auto s = tx.Exec("DELETE FROM ssm_inventory_schema WHERE account = ? AND region = ? AND"
+                       " type_name = ?",
+                       {ctx.account_id, ctx.region, type});
+      if (!s.ok()) return s.take_error();
+    } else if (option == "DisableSchema") {
+      auto s = tx.Exec("UPDATE ssm_inventory_schema SET disabled_version = version WHERE"
+                       " account = ? AND region = ? AND type_name = ?",
+                       {ctx.account_id, ctx.region, type});
+      if (!s.ok()) return s.take_error();
+    }
+    auto ins = tx.Exec("INSERT INTO ssm_inventory_deletion (deletion_id, account, region,"
+                       " type_name, started_ms, summary) VALUES (?, ?, ?, ?, ?, ?)",
+                       {deletion_id, ctx.account_id, ctx.region, type, ctx.now_millis,
+                        summary.dump()});
+    if (!ins.ok()) return ins.take_error();
+    return Ok{};
+  });
+  if (!st.ok()) return st.take_error();
+  Json out = {{"TypeName", type}, {"DeletionSummary", summary}};
+  if (!dry_run) {
+    for (const auto& node : removed) index_.Remove(node, type);
+    out["DeletionId"] = deletion_id;
+  }
+  return out;
+}
+
+Result<Json> Inventory::DescribeInventoryDeletions(const Ctx& ctx, const Json& in) {
+  const std::string id = in.value("DeletionId", "");
+  auto after = DecodeNextToken(in, "deletions");
+  if (!after.ok()) return after.take_error();
+  int64_t max = in.value("MaxResults", int64_t{50});
+  if (max <= 0 || max > 50) max = 50;
+  Json list = Json::array();
+  std::string next;
+  Status st = store_.Read([&](Tx& tx) -> Status {
+    std::string sql =
+        "SELECT deletion_id, type_name, started_ms, summary FROM ssm_inventory_deletion WHERE"
+        " account = ? AND region = ? AND deletion_id > ?";
+    std::vector<store::Value> args = {ctx.account_id, ctx.region, *after};
+    if (!id.empty()) {
+      sql += " AND deletion_id = ?";
+      args.emplace_back(id);
+    }
+    auto rows = tx.Query(sql + " ORDER BY deletion_id", args);
+    if (!rows.ok()) return rows.take_error();
+    for (const auto& r : *rows) {
+      if (static_cast<int64_t>(list.size()) == max) {
+        next = EncodeNextToken("deletions", list.back()["DeletionId"].get<std::string>());
+        break;
+      }
+      const double t = static_cast<double>(r.Int(2)) / 1000.0;
+      list.push_back({{"DeletionId", r.Str(0)},
+                      {"TypeName", r.Str(1)},
+                      {"DeletionStartTime", t},
+                      {"LastStatus", "Complete"},
+                      {"LastStatusMessage", "Deletion is successful"},
+                      {"DeletionSummary", Json::parse(r.Str(3), nullptr, false)},
+                      {"LastStatusUpdateTime", t}});
+    }
+    return Ok{};
+  });
+  if (!st.ok()) return st.take_error();
+  if (!id.empty() && list.empty()) {
+    return AwsError{"InvalidDeletionIdException", "The ID specified for the delete operation "
+                    "does not exist or is not valid. Verify the ID and try again.", 400};
+  }
+  Json out = {{"InventoryDeletions", list}};
+  if (!next.empty()) out["NextToken"] = next;
+  return out;
+}
+
+}  // namespace gc::ssm

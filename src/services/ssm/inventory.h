@@ -1,0 +1,56 @@
+// Inventory: SSM Inventory — PutInventory from the agents (content hashes, so unchanged types
+// are not sent again), GetInventory (filters, aggregators with nested groups, result
+// attributes, paging), ListInventoryEntries, GetInventorySchema (built-in and custom types),
+// DeleteInventory and DescribeInventoryDeletions for custom types. AWS:InstanceInformation is a
+// projection of the managed nodes, as in AWS. The store keeps every node's items (table
+// ssm_inventory) and custom schemas; queries run on an in-memory index (inventory_index.h)
+// loaded from the store on first use.
+//
+// Thread-safe.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "services/ssm/inventory_index.h"
+#include "services/ssm/managed_nodes.h"
+#include "store/store.h"
+#include "wire/service.h"
+
+namespace gc::ssm {
+
+class Inventory {
+ public:
+  Inventory(store::Store& store, ManagedNodes& nodes);
+
+  static std::vector<store::Migration> Migrations();
+  void AddOperations(wire::ServiceDef& def);
+
+  using Json = nlohmann::json;
+  using Ctx = wire::CallContext;
+  Result<Json> PutInventory(const Ctx& ctx, const Json& in);
+  Result<Json> GetInventory(const Ctx& ctx, const Json& in);
+  Result<Json> ListInventoryEntries(const Ctx& ctx, const Json& in);
+  Result<Json> GetInventorySchema(const Ctx& ctx, const Json& in);
+  Result<Json> DeleteInventory(const Ctx& ctx, const Json& in);
+  Result<Json> DescribeInventoryDeletions(const Ctx& ctx, const Json& in);
+
+  // Forgets the in-memory index (after the store was reset); it reloads on next use.
+  void ForgetCachedState();
+
+ private:
+  // Loads the index from the store once.
+  Status EnsureLoaded();
+
+  store::Store& store_;
+  ManagedNodes& nodes_;
+  inventory::InventoryIndex index_;
+  std::mutex load_mu_;
+  bool loaded_ = false;  // GUARDED_BY(load_mu_)
+};
+
+}  // namespace gc::ssm
