@@ -227,7 +227,8 @@ class LocalAgentTest(unittest.TestCase):
 
     def online_nodes(self, ssm):
         info = ssm.describe_instance_information()["InstanceInformationList"]
-        return [i for i in info if i["PingStatus"] == "Online"]
+        # Online from registration; ComputerName and the platform come with the first heartbeat.
+        return [i for i in info if i["PingStatus"] == "Online" and "ComputerName" in i]
 
     def test_local_agent_registers_runs_commands_and_stops_with_the_server(self):
         server = harness.Server(store=harness.store_url(), extra=["--local-agent"]).start()

@@ -321,6 +321,7 @@ int64_t MaxResultsOf(const Json& in, int64_t def) {
 struct RunCommand::Poll {
   std::string node, request_id;
   int64_t deadline_ms = 0;
+  int64_t abandon_ms = 0;  // the agent's client has given up by now
   int64_t visibility_ms = 10000;
   wire::Done done;
 };
@@ -379,7 +380,10 @@ std::vector<store::Migration> RunCommand::Migrations() {
            "ALTER TABLE ssm_command ADD COLUMN cancelled_count BIGINT NOT NULL DEFAULT 0;"
            "ALTER TABLE ssm_command ADD COLUMN recount BIGINT NOT NULL DEFAULT 1;"
            "CREATE INDEX ssm_invocation_waiting ON ssm_invocation (command_id, released, seq);"
-           "CREATE INDEX ssm_invocation_open ON ssm_invocation (details, instance_id)"}};
+           "CREATE INDEX ssm_invocation_open ON ssm_invocation (details, instance_id)"},
+          // What sent the command: "" for SendCommand (listed), "association:<id>:<execution>"
+          // for State Manager (not listed, as in AWS).
+          {"ssm.commands", 3, "ALTER TABLE ssm_command ADD COLUMN origin TEXT NOT NULL DEFAULT ''"}};
 }
 
 void RunCommand::AddOperations(wire::ServiceDef& ssm) {
@@ -441,29 +445,35 @@ void RunCommand::ScheduleSweep() {
   });
 }
 
+Status RunCommand::PublishNotices(Tx& tx, const cmd::Effects& effects) {
+  if (!notifier_.publish) return Ok{};
+  for (const auto& notice : effects.notices) {
+    Status p = notifier_.publish(tx, notice);
+    // A topic that is gone (or was never there) loses the notice, as in AWS; a store error
+    // fails the whole change.
+    if (!p.ok() && p.error().http_status < 500) {
+      fmt::print(stderr, "groundcrewd: run command notification to {}: {}\n", notice.topic_arn,
+                 p.error().message);
+    } else if (!p.ok()) {
+      return p;
+    }
+  }
+  return Ok{};
+}
+
+void RunCommand::AfterCommit(const cmd::Effects& effects) {
+  for (const auto& node : effects.released) long_poll_->Notify(node, SIZE_MAX);
+  if (!effects.notices.empty() && notifier_.committed) notifier_.committed();
+}
+
 Status RunCommand::WriteAndNotify(const std::function<Status(Tx&, cmd::Effects&)>& fn) {
   cmd::Effects effects;
   Status st = store_.Write([&](Tx& tx) -> Status {
     effects.Clear();  // Write may run fn again
     if (Status s = fn(tx, effects); !s.ok()) return s;
-    if (!notifier_.publish) return Ok{};
-    for (const auto& notice : effects.notices) {
-      Status p = notifier_.publish(tx, notice);
-      // A topic that is gone (or was never there) loses the notice, as in AWS; a store error
-      // fails the whole change.
-      if (!p.ok() && p.error().http_status < 500) {
-        fmt::print(stderr, "groundcrewd: run command notification to {}: {}\n", notice.topic_arn,
-                   p.error().message);
-      } else if (!p.ok()) {
-        return p;
-      }
-    }
-    return Ok{};
+    return PublishNotices(tx, effects);
   });
-  if (st.ok()) {
-    for (const auto& node : effects.released) long_poll_->Notify(node, SIZE_MAX);
-    if (!effects.notices.empty() && notifier_.committed) notifier_.committed();
-  }
+  if (st.ok()) AfterCommit(effects);
   return st;
 }
 
@@ -585,7 +595,8 @@ void RunCommand::Sweep() {
 
 // ---- SSM operations ----------------------------------------------------------------------------
 
-Result<Json> RunCommand::SendCommand(const Ctx& ctx, const Json& in) {
+Result<RunCommand::PreparedCommand> RunCommand::Prepare(const Ctx& ctx, const Json& in,
+                                                        std::string origin) {
   const int64_t now = clock_.NowMillis();
   auto doc = documents_.Resolve(ctx, in.value("DocumentName", ""), in.value("DocumentVersion", ""));
   if (!doc.ok()) return doc.take_error();
@@ -612,15 +623,13 @@ Result<Json> RunCommand::SendCommand(const Ctx& ctx, const Json& in) {
     return errors::Validation(has_ids ? "Specify either InstanceIds or Targets, not both."
                                       : "Either InstanceIds or Targets must be specified.");
   }
-  struct Target {
-    std::string id, name;
-    bool deliverable = true;
-  };
+  using Target = PreparedCommand::Target;
   const double lost_before = static_cast<double>(now - options_.undeliverable_after_ms) / 1000.0;
   auto deliverable = [&](const ManagedNodes::NodeState& n) {
     return n.registered && n.last_ping_seconds >= lost_before;
   };
-  std::vector<Target> targets;
+  PreparedCommand prepared;
+  std::vector<Target>& targets = prepared.targets;
   if (has_ids) {
     std::set<std::string> seen;
     for (const auto& id : in["InstanceIds"]) {
@@ -687,43 +696,67 @@ Result<Json> RunCommand::SendCommand(const Ctx& ctx, const Json& in) {
       spec["DocumentVersion"] == "") {
     spec["DocumentVersion"] = std::to_string(doc->version);
   }
-  const std::string spec_text = spec.dump();
-  Status st = WriteAndNotify([&](Tx& tx, cmd::Effects& effects) -> Status {
-    auto r = tx.Exec(fmt::format("INSERT INTO ssm_command ({}, recount) VALUES (?, ?, ?, ?, ?, ?,"
-                                 " ?, ?, ?, ?, ?, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0)",
-                                 CommandRow::Columns()),
-                     {command_id, ctx.account_id, ctx.region, now, now + timeout_s * 1000,
-                      spec_text, max_conc, max_err, std::string("Pending"),
-                      std::string("Pending"), target_count});
-    if (!r.ok()) return r.take_error();
-    int64_t seq = 0;
-    for (const auto& t : targets) {
-      auto ins = tx.Exec(
-          fmt::format("INSERT INTO ssm_invocation ({}) VALUES (?, ?, ?, ?, 'Pending', 0, 0, ?, 0,"
-                      " 0, '{{}}')",
-                      InvocationRow::Columns()),
-          {command_id, t.id, seq++, t.name, now});
-      if (!ins.ok()) return ins.take_error();
-    }
-    auto c = LoadCommand(tx, nullptr, command_id);
-    if (!c.ok()) return c.take_error();
-    cmd::Update update(tx, std::move(**c), now, effects);
-    seq = 0;
-    for (const auto& t : targets) {
-      ++seq;
-      if (t.deliverable) continue;
-      // Deregistered, or silent for so long that nothing will reach it: Undeliverable now.
-      InvocationRow inv;
-      inv.command_id = command_id;
-      inv.instance_id = t.id;
-      inv.seq = seq - 1;
-      inv.instance_name = t.name;
-      inv.details = std::string(cmd::kPending);
-      inv.state = Json::object();
-      if (Status s = update.Set(inv, cmd::kUndeliverable); !s.ok()) return s;
-    }
-    return update.Finish();
-  });
+  prepared.command_id = command_id;
+  prepared.account = ctx.account_id;
+  prepared.region = ctx.region;
+  prepared.origin = std::move(origin);
+  prepared.spec_text = spec.dump();
+  prepared.requested_ms = now;
+  prepared.expires_ms = now + timeout_s * 1000;
+  prepared.max_concurrency = max_conc;
+  prepared.max_errors = max_err;
+  return prepared;
+}
+
+Status RunCommand::Insert(Tx& tx, const PreparedCommand& p, cmd::Effects& effects) {
+  const std::string& command_id = p.command_id;
+  const int64_t now = p.requested_ms;
+  auto r = tx.Exec(fmt::format("INSERT INTO ssm_command ({}, recount, origin) VALUES (?, ?, ?, ?,"
+                               " ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, ?)",
+                               CommandRow::Columns()),
+                   {command_id, p.account, p.region, now, p.expires_ms, p.spec_text,
+                    p.max_concurrency, p.max_errors, std::string("Pending"),
+                    std::string("Pending"), static_cast<int64_t>(p.targets.size()), p.origin});
+  if (!r.ok()) return r.take_error();
+  int64_t seq = 0;
+  for (const auto& t : p.targets) {
+    auto ins = tx.Exec(
+        fmt::format("INSERT INTO ssm_invocation ({}) VALUES (?, ?, ?, ?, 'Pending', 0, 0, ?, 0,"
+                    " 0, '{{}}')",
+                    InvocationRow::Columns()),
+        {command_id, t.id, seq++, t.name, now});
+    if (!ins.ok()) return ins.take_error();
+  }
+  auto c = LoadCommand(tx, nullptr, command_id);
+  if (!c.ok()) return c.take_error();
+  cmd::Update update(tx, std::move(**c), now, effects);
+  seq = 0;
+  for (const auto& t : p.targets) {
+    ++seq;
+    if (t.deliverable) continue;
+    // Deregistered, or silent for so long that nothing will reach it: Undeliverable now.
+    InvocationRow inv;
+    inv.command_id = command_id;
+    inv.instance_id = t.id;
+    inv.seq = seq - 1;
+    inv.instance_name = t.name;
+    inv.details = std::string(cmd::kPending);
+    inv.state = Json::object();
+    if (Status s = update.Set(inv, cmd::kUndeliverable); !s.ok()) return s;
+  }
+  return update.Finish();
+}
+
+Status RunCommand::Write(const std::function<Status(Tx&, cmd::Effects&)>& fn) {
+  return WriteAndNotify(fn);
+}
+
+Result<Json> RunCommand::SendCommand(const Ctx& ctx, const Json& in) {
+  auto prepared = Prepare(ctx, in);
+  if (!prepared.ok()) return prepared.take_error();
+  const std::string command_id = prepared->command_id;
+  Status st = WriteAndNotify(
+      [&](Tx& tx, cmd::Effects& effects) -> Status { return Insert(tx, *prepared, effects); });
   if (!st.ok()) return st.take_error();
   Json out;
   Status rd = store_.Read([&](Tx& tx) -> Status {
@@ -747,7 +780,8 @@ Result<Json> RunCommand::ListCommands(const Ctx& ctx, const Json& in) {
   std::vector<CommandRow> rows;
   Status st = store_.Read([&](Tx& tx) -> Status {
     rows.clear();
-    std::string sql = fmt::format("SELECT {} FROM ssm_command WHERE account = ? AND region = ?",
+    std::string sql = fmt::format("SELECT {} FROM ssm_command WHERE account = ? AND region = ?"
+                                  " AND origin = ''",
                                   CommandRow::Columns());
     std::vector<Value> args = {ctx.account_id, ctx.region};
     if (!command_id.empty()) {
@@ -797,7 +831,8 @@ Result<Json> RunCommand::ListCommandInvocations(const Ctx& ctx, const Json& in) 
   std::vector<std::pair<CommandRow, InvocationRow>> rows;
   Status st = store_.Read([&](Tx& tx) -> Status {
     rows.clear();
-    std::string sql = fmt::format("SELECT {} FROM ssm_command WHERE account = ? AND region = ?",
+    std::string sql = fmt::format("SELECT {} FROM ssm_command WHERE account = ? AND region = ?"
+                                  " AND origin = ''",
                                   CommandRow::Columns());
     std::vector<Value> args = {ctx.account_id, ctx.region};
     if (!command_id.empty()) {
@@ -1011,73 +1046,111 @@ void RunCommand::GetMessages(const Ctx& ctx, const Json& in, wire::Done done) {
   poll->node = destination;
   poll->request_id = in.value("MessagesRequestId", "");
   poll->deadline_ms = clock_.NowMillis() + options_.poll_wait_ms;
+  // The agent waits 20 s for an answer; keep 2 s for the answer to get there.
+  poll->abandon_ms = clock_.NowMillis() + std::max<int64_t>(options_.poll_wait_ms + 1000, 18000);
   int64_t vis = in.value("VisibilityTimeoutInSeconds", int64_t{10});
   poll->visibility_ms = std::clamp<int64_t>(vis, 1, 300) * 1000;
   poll->done = std::move(done);
   pool_->Post([this, poll] { Attempt(poll); });
 }
 
+// One look at the node's messages. Reads first, on the pool: a poll with nothing due parks
+// (or answers empty at its deadline) without writing. Only when something is due does it claim
+// in a write, asynchronously (the pool thread never waits for the disk), and answers from the
+// commit. A poll the agent has given up on (it waits 20 s) is answered empty, never given a
+// message: it would be lost with the closed connection until its visibility ran out.
 void RunCommand::Attempt(const std::shared_ptr<Poll>& poll) {
   const uint64_t generation = long_poll_->Generation(poll->node);
   const int64_t now = clock_.NowMillis();
-  Json messages = Json::array();
+  auto empty = [poll] {
+    poll->done(Json{{"Destination", poll->node},
+                    {"MessagesRequestId", poll->request_id},
+                    {"Messages", Json::array()}});
+  };
+  if (now >= poll->abandon_ms) return empty();
+  bool due = false;
   int64_t next_visible = INT64_MAX;
-  Status st = WriteAndNotify([&](Tx& tx, cmd::Effects& effects) -> Status {
-    messages = Json::array();
+  Status rd = store_.Read([&](Tx& tx) -> Status {
+    due = false;
     next_visible = INT64_MAX;
-    auto rows = tx.Query(
-        "SELECT message_id, command_id, kind, payload, created_ms, visible_ms, deliveries"
-        " FROM ssm_node_message WHERE node_id = ? AND done = 0 ORDER BY created_ms, message_id",
-        {poll->node});
+    auto rows = tx.Query("SELECT visible_ms, deliveries FROM ssm_node_message WHERE node_id = ?"
+                         " AND done = 0",
+                         {poll->node});
     if (!rows.ok()) return rows.take_error();
     for (const auto& r : *rows) {
-      const int64_t deliveries = r.Int(6);
-      if (deliveries >= options_.max_deliveries) continue;  // waits for its delivery timeout
-      if (r.Int(5) > now) {
-        next_visible = std::min(next_visible, r.Int(5));
-        continue;
+      if (r.Int(1) >= options_.max_deliveries) continue;  // waits for its delivery timeout
+      if (r.Int(0) > now) {
+        next_visible = std::min(next_visible, r.Int(0));
+      } else {
+        due = true;
       }
-      if (messages.size() >= 10) break;
-      auto cmd_region = tx.Query("SELECT region FROM ssm_command WHERE command_id = ?",
-                                 {r.Str(1)});
-      if (!cmd_region.ok()) return cmd_region.take_error();
-      std::string reg = cmd_region->empty() ? "us-east-1" : cmd_region->front().Str(0);
-      auto u = tx.Exec(
-          "UPDATE ssm_node_message SET visible_ms = ?, deliveries = deliveries + 1 WHERE"
-          " message_id = ?",
-          {now + poll->visibility_ms, r.Str(0)});
-      if (!u.ok()) return u.take_error();
-      if (deliveries > 0 && r.Str(2) == kSendKind) {
-        // Handed out before and never acknowledged: the system retries (AWS: Delayed).
-        if (Status d = MarkDelayed(tx, r.Str(1), poll->node, now, effects); !d.ok()) return d;
-      }
-      const std::string payload = r.Str(3);
-      messages.push_back({
-          {"CreatedDate", IsoMillis(r.Int(4))},
-          {"Destination", poll->node},
-          {"MessageId", r.Str(0)},
-          {"Payload", payload},
-          {"PayloadDigest", crypto::Hex(crypto::Sha256(payload))},
-          {"Topic", Topic(r.Str(2), reg)},
-      });
     }
     return Ok{};
   });
-  if (!st.ok()) return poll->done(st.take_error());
-  if (!messages.empty() || now >= poll->deadline_ms) {
-    return poll->done(Json{{"Destination", poll->node},
-                           {"MessagesRequestId", poll->request_id},
-                           {"Messages", messages}});
+  if (!rd.ok()) return poll->done(rd.take_error());
+  if (!due) {
+    if (now >= poll->deadline_ms) return empty();
+    const int64_t wake_at = std::min(poll->deadline_ms, next_visible);
+    long_poll_->Park(poll->node, generation, wake_at - now, [this, poll, empty](bool shutting_down) {
+      if (shutting_down) return empty();
+      pool_->Post([this, poll] { Attempt(poll); });
+    });
+    return;
   }
-  const int64_t wake_at = std::min(poll->deadline_ms, next_visible);
-  long_poll_->Park(poll->node, generation, wake_at - now, [this, poll](bool shutting_down) {
-    if (shutting_down) {
-      return poll->done(Json{{"Destination", poll->node},
-                             {"MessagesRequestId", poll->request_id},
-                             {"Messages", Json::array()}});
-    }
-    pool_->Post([this, poll] { Attempt(poll); });
-  });
+  auto messages = std::make_shared<Json>(Json::array());
+  auto effects = std::make_shared<cmd::Effects>();
+  store_.WriteAsync(
+      [this, poll, now, messages, effects](Tx& tx) -> Status {
+        *messages = Json::array();
+        effects->Clear();
+        auto rows = tx.Query(
+            "SELECT message_id, command_id, kind, payload, created_ms, visible_ms, deliveries"
+            " FROM ssm_node_message WHERE node_id = ? AND done = 0 ORDER BY created_ms,"
+            " message_id",
+            {poll->node});
+        if (!rows.ok()) return rows.take_error();
+        for (const auto& r : *rows) {
+          const int64_t deliveries = r.Int(6);
+          if (deliveries >= options_.max_deliveries || r.Int(5) > now) continue;
+          if (messages->size() >= 10) break;
+          auto cmd_region = tx.Query("SELECT region FROM ssm_command WHERE command_id = ?",
+                                     {r.Str(1)});
+          if (!cmd_region.ok()) return cmd_region.take_error();
+          std::string reg = cmd_region->empty() ? "us-east-1" : cmd_region->front().Str(0);
+          auto u = tx.Exec(
+              "UPDATE ssm_node_message SET visible_ms = ?, deliveries = deliveries + 1 WHERE"
+              " message_id = ?",
+              {now + poll->visibility_ms, r.Str(0)});
+          if (!u.ok()) return u.take_error();
+          if (deliveries > 0 && r.Str(2) == kSendKind) {
+            // Handed out before and never acknowledged: the system retries (AWS: Delayed).
+            if (Status d = MarkDelayed(tx, r.Str(1), poll->node, now, *effects); !d.ok()) {
+              return d;
+            }
+          }
+          const std::string payload = r.Str(3);
+          messages->push_back({
+              {"CreatedDate", IsoMillis(r.Int(4))},
+              {"Destination", poll->node},
+              {"MessageId", r.Str(0)},
+              {"Payload", payload},
+              {"PayloadDigest", crypto::Hex(crypto::Sha256(payload))},
+              {"Topic", Topic(r.Str(2), reg)},
+          });
+        }
+        return PublishNotices(tx, *effects);
+      },
+      [this, poll, messages, effects](Status st) {
+        if (!st.ok()) return poll->done(st.take_error());
+        AfterCommit(*effects);
+        if (messages->empty()) {
+          // Another poll of the node took them first: look again.
+          return pool_->Post([this, poll] { Attempt(poll); });
+        }
+        poll->done(Json{{"Destination", poll->node},
+                        {"MessagesRequestId", poll->request_id},
+                        {"Messages", std::move(*messages)}});
+      });
 }
 
 namespace {

@@ -102,6 +102,25 @@ class RunCommand {
   Result<Json> FailMessage(const Ctx& ctx, const Json& in);
   Result<Json> DeleteMessage(const Ctx& ctx, const Json& in);
 
+  // ---- For State Manager (and later Maintenance Windows): a command made in their own
+  // transaction, so that "this run was started" and "its command exists" commit together.
+  struct PreparedCommand {
+    struct Target {
+      std::string id, name;
+      bool deliverable = true;
+    };
+    std::string command_id, account, region, origin, spec_text;
+    std::vector<Target> targets;
+    int64_t requested_ms = 0, expires_ms = 0, max_concurrency = 0, max_errors = 0;
+  };
+  // Validates a SendCommand request and resolves its document and targets (reads only).
+  // `origin` "" is a command of SendCommand; anything else is hidden from ListCommands.
+  Result<PreparedCommand> Prepare(const Ctx& ctx, const Json& in, std::string origin = "");
+  // Writes the command and releases what rate control allows, in `tx`.
+  Status Insert(store::Tx& tx, const PreparedCommand& command, commands::Effects& effects);
+  // A write whose Effects (released nodes, notices) are acted on after the commit.
+  Status Write(const std::function<Status(store::Tx&, commands::Effects&)>& fn);
+
   // One sweep now (tests; the timer calls it every sweep_interval_ms).
   void Sweep();
 
@@ -112,6 +131,10 @@ class RunCommand {
   // Commits `fn` with the notices it made published in the same transaction, then wakes the
   // polls of the nodes it gave new messages.
   Status WriteAndNotify(const std::function<Status(store::Tx&, commands::Effects&)>& fn);
+  // Publishes the notices `effects` holds in `tx`; after the commit, AfterCommit wakes the
+  // released nodes' polls and the outbox.
+  Status PublishNotices(store::Tx& tx, const commands::Effects& effects);
+  void AfterCommit(const commands::Effects& effects);
   // Ends the open invocations of deregistered nodes Undeliverable (all such nodes when `nodes`
   // is empty).
   Status MarkUndeliverable(const std::vector<std::string>& nodes);
