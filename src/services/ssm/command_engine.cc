@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <ctime>
+#include <mutex>
+#include <unordered_map>
 
 #include "services/ssm/command_rules.h"
 
@@ -15,6 +17,29 @@ using store::Row;
 using store::Tx;
 
 double Seconds(int64_t ms) { return static_cast<double>(ms) / 1000.0; }
+
+// A command's spec, parsed once: every acknowledgement and reply loads the command row, and the
+// spec (which holds the document) is most of its parsing. Keyed by command id and checked
+// against the text, so a reused id (a reset store, tests) never gets another command's spec.
+std::shared_ptr<const Json> ParsedSpec(const std::string& command_id, const std::string& text) {
+  struct Parsed {
+    std::string text;
+    std::shared_ptr<const Json> json;
+  };
+  static std::mutex mu;
+  static std::unordered_map<std::string, Parsed> cache;
+  {
+    std::lock_guard lock(mu);
+    if (auto it = cache.find(command_id); it != cache.end() && it->second.text == text) {
+      return it->second.json;
+    }
+  }
+  auto parsed = std::make_shared<const Json>(Json::parse(text, nullptr, false));
+  std::lock_guard lock(mu);
+  if (cache.size() >= 1024) cache.clear();
+  cache[command_id] = Parsed{text, parsed};
+  return parsed;
+}
 
 // NotificationConfig asks for `status` (an API status; "All" asks for every one but Pending).
 bool Wanted(const Json& config, const std::string& type, const std::string& status) {
@@ -58,7 +83,7 @@ CommandRow CommandRow::From(const Row& r) {
   c.region = r.Str(2);
   c.requested_ms = r.Int(3);
   c.expires_ms = r.Int(4);
-  c.spec = Json::parse(r.Str(5), nullptr, false);
+  c.spec = ParsedSpec(c.command_id, r.Str(5));
   c.max_concurrency = r.Int(6);
   c.max_errors = r.Int(7);
   c.status = r.Str(8);
@@ -78,7 +103,7 @@ CommandRow CommandRow::From(const Row& r) {
 
 Json CommandRow::ToJson() const {
   Json out = Json::object();
-  for (const auto& [k, v] : spec.items()) {
+  for (const auto& [k, v] : spec->items()) {
     if (!k.empty() && k[0] != '_') out[k] = v;
   }
   out["CommandId"] = command_id;
@@ -174,7 +199,7 @@ Result<std::optional<Update>> Update::Load(Tx& tx, const std::string& command_id
 }
 
 Update::Update(Tx& tx, CommandRow row, int64_t now, Effects& effects)
-    : tx_(&tx), c_(std::move(row)), now_(now), effects_(&effects) {}
+    : tx_(&tx), c_(std::move(row)), loaded_(c_), now_(now), effects_(&effects) {}
 
 Status Update::WriteInvocation(const InvocationRow& inv) {
   auto r = tx_->Exec(
@@ -222,7 +247,7 @@ Status Update::Finish() {
           {c_.command_id, allowed});
       if (!rows.ok()) return rows.take_error();
       const std::string payload =
-          stop ? std::string() : c_.spec.value("_payload", Json::object()).dump();
+          stop ? std::string() : c_.spec->value("_payload", Json::object()).dump();
       for (const auto& r : *rows) {
         InvocationRow inv = InvocationRow::From(r);
         if (stop) {
@@ -259,6 +284,16 @@ Status Update::Finish() {
   c_.status = s.status;
   c_.status_details = s.details;
   c_.active = !s.terminal;
+  const CommandRow& o = loaded_;
+  if (c_.status == o.status && c_.status_details == o.status_details && c_.active == o.active &&
+      c_.target_count == o.target_count && c_.released_count == o.released_count &&
+      c_.completed_count == o.completed_count && c_.error_count == o.error_count &&
+      c_.dt_count == o.dt_count && c_.et_count == o.et_count &&
+      c_.success_count == o.success_count && c_.cancelled_count == o.cancelled_count &&
+      c_.cancel_requested == o.cancel_requested) {
+    return Ok{};  // an acknowledgement or an InProgress reply: the command row stays as it is
+  }
+  loaded_ = c_;
   auto r = tx_->Exec(
       "UPDATE ssm_command SET status = ?, status_details = ?, target_count = ?,"
       " completed_count = ?, error_count = ?, dt_count = ?, active = ?, released_count = ?,"
@@ -300,20 +335,20 @@ Status Update::Recount() {
 // change (Invocation).
 void Update::Notify(const InvocationRow* inv, const std::string& status,
                     const std::string& details) {
-  const Json config = c_.spec.value("NotificationConfig", Json::object());
+  const Json config = c_.spec->value("NotificationConfig", Json::object());
   if (!Wanted(config, inv ? "Invocation" : "Command", status)) return;
-  Json m = {{"commandId", c_.command_id}, {"documentName", c_.spec.value("DocumentName", "")}};
+  Json m = {{"commandId", c_.command_id}, {"documentName", c_.spec->value("DocumentName", "")}};
   if (inv) {
     m["instanceId"] = inv->instance_id;
     m["requestedDateTime"] = IsoMillis(c_.requested_ms);
     m["status"] = status;
     m["detailedStatus"] = details;
   } else {
-    m["instanceIds"] = c_.spec.value("InstanceIds", Json::array());
+    m["instanceIds"] = c_.spec->value("InstanceIds", Json::array());
     m["requestedDateTime"] = IsoMillis(c_.requested_ms);
     m["expiresAfter"] = IsoMillis(c_.expires_ms);
-    m["outputS3BucketName"] = c_.spec.value("OutputS3BucketName", "");
-    m["outputS3KeyPrefix"] = c_.spec.value("OutputS3KeyPrefix", "");
+    m["outputS3BucketName"] = c_.spec->value("OutputS3BucketName", "");
+    m["outputS3KeyPrefix"] = c_.spec->value("OutputS3KeyPrefix", "");
     m["status"] = status;
   }
   m["eventTime"] = IsoMillis(now_);

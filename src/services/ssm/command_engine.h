@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -34,7 +35,9 @@ std::string MessageIdOf(const std::string& command_id, const std::string& node_i
 struct CommandRow {
   std::string command_id, account, region;
   int64_t requested_ms = 0, expires_ms = 0;
-  nlohmann::json spec;  // the API's Command fields, plus "_payload" and "_plugins"
+  // The API's Command fields, plus "_payload" and "_plugins". Never changes after SendCommand,
+  // so rows share one parsed copy per command.
+  std::shared_ptr<const nlohmann::json> spec;
   int64_t max_concurrency = 0, max_errors = 0;
   std::string status, status_details;
   // Counters, kept by Update: targets, released (handed to delivery or final), completed
@@ -117,6 +120,7 @@ class Update {
 
   store::Tx* tx_;
   CommandRow c_;
+  CommandRow loaded_;  // as read: Finish writes the row only when something changed
   int64_t now_;
   Effects* effects_;
 };

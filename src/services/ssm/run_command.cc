@@ -26,19 +26,19 @@ using store::Value;
 namespace cmd = commands;
 
 using cmd::CommandRow;
+using cmd::InsertMessage;
 using cmd::InvocationRow;
+using cmd::IsoMillis;
 using cmd::kCancelKind;
 using cmd::kSendKind;
-using cmd::IsoMillis;
-using cmd::MessageIdOf;
 using cmd::LoadCommand;
 using cmd::LoadInvocations;
-using cmd::InsertMessage;
+using cmd::MessageIdOf;
 
 AwsError InvalidCommandId() { return {"InvalidCommandId", "Invalid command id.", 400}; }
 AwsError InvalidInstanceId(const std::string& id) {
-  return {"InvalidInstanceId",
-          fmt::format("Instances [[{}]] not in a valid state for account", id), 400};
+  return {"InvalidInstanceId", fmt::format("Instances [[{}]] not in a valid state for account", id),
+          400};
 }
 AwsError InvocationDoesNotExist() {
   return {"InvocationDoesNotExist",
@@ -161,7 +161,7 @@ struct PluginView {
 std::vector<PluginView> PluginsOfInvocation(const CommandRow& c, const InvocationRow& i) {
   std::vector<PluginView> out;
   const Json& reported = i.state.contains("plugins") ? i.state["plugins"] : Json::object();
-  for (const auto& p : c.spec.value("_plugins", Json::array())) {
+  for (const auto& p : c.spec->value("_plugins", Json::array())) {
     PluginView v;
     v.id = p.at(0).get<std::string>();
     v.action = p.at(1).get<std::string>();
@@ -218,24 +218,24 @@ std::string OutputUrl(const std::string& key, const std::string& endpoint, const
                      crypto::Hex(crypto::HmacSha256(key, path)));
 }
 
-Json InvocationJson(const CommandRow& c, const InvocationRow& i, bool details, const std::string& link_key = "",
-                   const std::string& endpoint = "") {
+Json InvocationJson(const CommandRow& c, const InvocationRow& i, bool details,
+                    const std::string& link_key = "", const std::string& endpoint = "") {
   Json out = {
       {"CommandId", c.command_id},
       {"InstanceId", i.instance_id},
       {"InstanceName", i.instance_name},
-      {"Comment", c.spec.value("Comment", "")},
-      {"DocumentName", c.spec.value("DocumentName", "")},
-      {"DocumentVersion", c.spec.value("DocumentVersion", "")},
+      {"Comment", c.spec->value("Comment", "")},
+      {"DocumentName", c.spec->value("DocumentName", "")},
+      {"DocumentVersion", c.spec->value("DocumentVersion", "")},
       {"RequestedDateTime", Seconds(c.requested_ms)},
       {"Status", cmd::InvocationStatus(i.details)},
       {"StatusDetails", i.details},
       {"TraceOutput", i.state.value("traceOutput", "")},
       {"StandardOutputUrl", ""},
       {"StandardErrorUrl", ""},
-      {"ServiceRole", c.spec.value("ServiceRole", "")},
-      {"NotificationConfig", c.spec.value("NotificationConfig", Json::object())},
-      {"CloudWatchOutputConfig", c.spec.value("CloudWatchOutputConfig", Json::object())},
+      {"ServiceRole", c.spec->value("ServiceRole", "")},
+      {"NotificationConfig", c.spec->value("NotificationConfig", Json::object())},
+      {"CloudWatchOutputConfig", c.spec->value("CloudWatchOutputConfig", Json::object())},
   };
   if (details) {
     Json plugins = Json::array();
@@ -249,9 +249,9 @@ Json InvocationJson(const CommandRow& c, const InvocationRow& i, bool details, c
           {"Output", e.is_object() ? e.value("output", "") : ""},
           {"StandardOutputUrl", OutputUrl(link_key, endpoint, c, i, p.id, e, false)},
           {"StandardErrorUrl", OutputUrl(link_key, endpoint, c, i, p.id, e, true)},
-          {"OutputS3Region", c.spec.value("OutputS3Region", "")},
-          {"OutputS3BucketName", c.spec.value("OutputS3BucketName", "")},
-          {"OutputS3KeyPrefix", c.spec.value("OutputS3KeyPrefix", "")},
+          {"OutputS3Region", c.spec->value("OutputS3Region", "")},
+          {"OutputS3BucketName", c.spec->value("OutputS3BucketName", "")},
+          {"OutputS3KeyPrefix", c.spec->value("OutputS3KeyPrefix", "")},
       };
       if (double t = TimeOf(e, "startDateTime"); t > 0) j["ResponseStartDateTime"] = t;
       if (double t = TimeOf(e, "endDateTime"); t > 0) j["ResponseFinishDateTime"] = t;
@@ -279,9 +279,8 @@ Result<Filters> ParseFilters(const Json& in) {
       }
       (key == "InvokedAfter" ? f.after_ms : f.before_ms) = ms;
     } else if (key == "Status") {
-      static const std::set<std::string> kStatuses = {"Pending",   "InProgress", "Success",
-                                                      "Cancelled", "Failed",     "TimedOut",
-                                                      "Cancelling"};
+      static const std::set<std::string> kStatuses = {
+          "Pending", "InProgress", "Success", "Cancelled", "Failed", "TimedOut", "Cancelling"};
       if (!kStatuses.count(value)) {
         return errors::InvalidFilterKey(fmt::format("Invalid value for filter Status: {}", value));
       }
@@ -305,7 +304,7 @@ bool Matches(const Filters& f, const CommandRow& c, const std::string& status) {
   if (f.after_ms >= 0 && c.requested_ms < f.after_ms) return false;
   if (f.before_ms >= 0 && c.requested_ms > f.before_ms) return false;
   if (!f.status.empty() && status != f.status) return false;
-  if (!f.document_name.empty() && c.spec.value("DocumentName", "") != f.document_name) return false;
+  if (!f.document_name.empty() && c.spec->value("DocumentName", "") != f.document_name) return false;
   if (f.stage == "Executing" && c.active == false) return false;
   if (f.stage == "Complete" && c.active) return false;
   return true;
@@ -348,42 +347,43 @@ RunCommand::~RunCommand() {
 }
 
 std::vector<store::Migration> RunCommand::Migrations() {
-  return {{"ssm.commands", 1,
-           "CREATE TABLE ssm_command ("
-           " command_id TEXT PRIMARY KEY, account TEXT NOT NULL, region TEXT NOT NULL,"
-           " requested_ms BIGINT NOT NULL, expires_ms BIGINT NOT NULL, spec TEXT NOT NULL,"
-           " max_concurrency BIGINT NOT NULL, max_errors BIGINT NOT NULL, status TEXT NOT NULL,"
-           " status_details TEXT NOT NULL, target_count BIGINT NOT NULL,"
-           " completed_count BIGINT NOT NULL, error_count BIGINT NOT NULL,"
-           " dt_count BIGINT NOT NULL, cancel_requested BIGINT NOT NULL, active BIGINT NOT NULL);"
-           "CREATE INDEX ssm_command_listing ON ssm_command (account, region, requested_ms);"
-           "CREATE INDEX ssm_command_active ON ssm_command (active, expires_ms);"
-           "CREATE TABLE ssm_invocation ("
-           " command_id TEXT NOT NULL, instance_id TEXT NOT NULL, seq BIGINT NOT NULL,"
-           " instance_name TEXT NOT NULL, details TEXT NOT NULL, released BIGINT NOT NULL,"
-           " delivered BIGINT NOT NULL, updated_ms BIGINT NOT NULL, start_ms BIGINT NOT NULL,"
-           " end_ms BIGINT NOT NULL, state TEXT NOT NULL, PRIMARY KEY (command_id, instance_id));"
-           "CREATE INDEX ssm_invocation_node ON ssm_invocation (instance_id);"
-           "CREATE TABLE ssm_node_message ("
-           " message_id TEXT PRIMARY KEY, node_id TEXT NOT NULL, command_id TEXT NOT NULL,"
-           " kind TEXT NOT NULL, payload TEXT NOT NULL, created_ms BIGINT NOT NULL,"
-           " visible_ms BIGINT NOT NULL, deliveries BIGINT NOT NULL, done BIGINT NOT NULL);"
-           "CREATE INDEX ssm_node_message_node ON ssm_node_message (node_id, done, created_ms);"
-           "CREATE TABLE ssm_command_reply ("
-           " message_id TEXT NOT NULL, reply_id TEXT NOT NULL, received_ms BIGINT NOT NULL,"
-           " PRIMARY KEY (message_id, reply_id))"},
-          // Counters kept by commands::Update, so that a reply does not recount the command.
-          {"ssm.commands", 2,
-           "ALTER TABLE ssm_command ADD COLUMN released_count BIGINT NOT NULL DEFAULT 0;"
-           "ALTER TABLE ssm_command ADD COLUMN et_count BIGINT NOT NULL DEFAULT 0;"
-           "ALTER TABLE ssm_command ADD COLUMN success_count BIGINT NOT NULL DEFAULT 0;"
-           "ALTER TABLE ssm_command ADD COLUMN cancelled_count BIGINT NOT NULL DEFAULT 0;"
-           "ALTER TABLE ssm_command ADD COLUMN recount BIGINT NOT NULL DEFAULT 1;"
-           "CREATE INDEX ssm_invocation_waiting ON ssm_invocation (command_id, released, seq);"
-           "CREATE INDEX ssm_invocation_open ON ssm_invocation (details, instance_id)"},
-          // What sent the command: "" for SendCommand (listed), "association:<id>:<execution>"
-          // for State Manager (not listed, as in AWS).
-          {"ssm.commands", 3, "ALTER TABLE ssm_command ADD COLUMN origin TEXT NOT NULL DEFAULT ''"}};
+  return {
+      {"ssm.commands", 1,
+       "CREATE TABLE ssm_command ("
+       " command_id TEXT PRIMARY KEY, account TEXT NOT NULL, region TEXT NOT NULL,"
+       " requested_ms BIGINT NOT NULL, expires_ms BIGINT NOT NULL, spec TEXT NOT NULL,"
+       " max_concurrency BIGINT NOT NULL, max_errors BIGINT NOT NULL, status TEXT NOT NULL,"
+       " status_details TEXT NOT NULL, target_count BIGINT NOT NULL,"
+       " completed_count BIGINT NOT NULL, error_count BIGINT NOT NULL,"
+       " dt_count BIGINT NOT NULL, cancel_requested BIGINT NOT NULL, active BIGINT NOT NULL);"
+       "CREATE INDEX ssm_command_listing ON ssm_command (account, region, requested_ms);"
+       "CREATE INDEX ssm_command_active ON ssm_command (active, expires_ms);"
+       "CREATE TABLE ssm_invocation ("
+       " command_id TEXT NOT NULL, instance_id TEXT NOT NULL, seq BIGINT NOT NULL,"
+       " instance_name TEXT NOT NULL, details TEXT NOT NULL, released BIGINT NOT NULL,"
+       " delivered BIGINT NOT NULL, updated_ms BIGINT NOT NULL, start_ms BIGINT NOT NULL,"
+       " end_ms BIGINT NOT NULL, state TEXT NOT NULL, PRIMARY KEY (command_id, instance_id));"
+       "CREATE INDEX ssm_invocation_node ON ssm_invocation (instance_id);"
+       "CREATE TABLE ssm_node_message ("
+       " message_id TEXT PRIMARY KEY, node_id TEXT NOT NULL, command_id TEXT NOT NULL,"
+       " kind TEXT NOT NULL, payload TEXT NOT NULL, created_ms BIGINT NOT NULL,"
+       " visible_ms BIGINT NOT NULL, deliveries BIGINT NOT NULL, done BIGINT NOT NULL);"
+       "CREATE INDEX ssm_node_message_node ON ssm_node_message (node_id, done, created_ms);"
+       "CREATE TABLE ssm_command_reply ("
+       " message_id TEXT NOT NULL, reply_id TEXT NOT NULL, received_ms BIGINT NOT NULL,"
+       " PRIMARY KEY (message_id, reply_id))"},
+      // Counters kept by commands::Update, so that a reply does not recount the command.
+      {"ssm.commands", 2,
+       "ALTER TABLE ssm_command ADD COLUMN released_count BIGINT NOT NULL DEFAULT 0;"
+       "ALTER TABLE ssm_command ADD COLUMN et_count BIGINT NOT NULL DEFAULT 0;"
+       "ALTER TABLE ssm_command ADD COLUMN success_count BIGINT NOT NULL DEFAULT 0;"
+       "ALTER TABLE ssm_command ADD COLUMN cancelled_count BIGINT NOT NULL DEFAULT 0;"
+       "ALTER TABLE ssm_command ADD COLUMN recount BIGINT NOT NULL DEFAULT 1;"
+       "CREATE INDEX ssm_invocation_waiting ON ssm_invocation (command_id, released, seq);"
+       "CREATE INDEX ssm_invocation_open ON ssm_invocation (details, instance_id)"},
+      // What sent the command: "" for SendCommand (listed), "association:<id>:<execution>"
+      // for State Manager (not listed, as in AWS).
+      {"ssm.commands", 3, "ALTER TABLE ssm_command ADD COLUMN origin TEXT NOT NULL DEFAULT ''"}};
 }
 
 void RunCommand::AddOperations(wire::ServiceDef& ssm) {
@@ -416,9 +416,16 @@ wire::ServiceDef RunCommand::MessageDeliveryDefinition() {
   auto bind = [this](Result<Json> (RunCommand::*m)(const Ctx&, const Json&)) {
     return [this, m](const Ctx& ctx, const Json& in) { return (this->*m)(ctx, in); };
   };
-  def.operations["AcknowledgeMessage"] = bind(&RunCommand::AcknowledgeMessage);
-  def.operations["SendReply"] = bind(&RunCommand::SendReply);
-  def.operations["FailMessage"] = bind(&RunCommand::FailMessage);
+  // Acknowledgements and replies answer from the group commit (WriteAsync): a fleet's worth of
+  // them share commits instead of waiting one thread each.
+  auto bind_async = [this](void (RunCommand::*m)(const Ctx&, const Json&, wire::Done)) {
+    return [this, m](const Ctx& ctx, const Json& in, wire::Done done) {
+      (this->*m)(ctx, in, std::move(done));
+    };
+  };
+  def.async_operations["AcknowledgeMessage"] = bind_async(&RunCommand::AcknowledgeMessage);
+  def.async_operations["SendReply"] = bind_async(&RunCommand::SendReply);
+  def.async_operations["FailMessage"] = bind_async(&RunCommand::FailMessage);
   def.operations["DeleteMessage"] = bind(&RunCommand::DeleteMessage);
   def.async_operations["GetMessages"] = [this](const Ctx& ctx, const Json& in, wire::Done done) {
     GetMessages(ctx, in, std::move(done));
@@ -464,6 +471,21 @@ Status RunCommand::PublishNotices(Tx& tx, const cmd::Effects& effects) {
 void RunCommand::AfterCommit(const cmd::Effects& effects) {
   for (const auto& node : effects.released) long_poll_->Notify(node, SIZE_MAX);
   if (!effects.notices.empty() && notifier_.committed) notifier_.committed();
+}
+
+void RunCommand::WriteAsyncAndNotify(std::function<Status(Tx&, cmd::Effects&)> fn,
+                                     std::function<void(Status)> done) {
+  auto effects = std::make_shared<cmd::Effects>();
+  store_.WriteAsync(
+      [this, fn = std::move(fn), effects](Tx& tx) -> Status {
+        effects->Clear();  // the transaction may run again
+        if (Status s = fn(tx, *effects); !s.ok()) return s;
+        return PublishNotices(tx, *effects);
+      },
+      [this, effects, done = std::move(done)](Status st) {
+        if (st.ok()) AfterCommit(*effects);
+        done(std::move(st));
+      });
 }
 
 Status RunCommand::WriteAndNotify(const std::function<Status(Tx&, cmd::Effects&)>& fn) {
@@ -532,9 +554,10 @@ void RunCommand::Sweep() {
   Status st = store_.Read([&](Tx& tx) {
     due.clear();
     auto rows = full ? tx.Query("SELECT command_id, recount FROM ssm_command WHERE active = 1")
-                     : tx.Query("SELECT command_id, recount FROM ssm_command WHERE active = 1 AND"
-                                " expires_ms <= ?",
-                                {now});
+                     : tx.Query(
+                           "SELECT command_id, recount FROM ssm_command WHERE active = 1 AND"
+                           " expires_ms <= ?",
+                           {now});
     if (!rows.ok()) return Status(rows.take_error());
     for (const auto& r : *rows) due.push_back({r.Str(0), r.Int(1) != 0});
     return Status(Ok{});
@@ -554,19 +577,21 @@ void RunCommand::Sweep() {
       std::vector<std::pair<std::string, std::string_view>> ends;  // node → final status
       if (update.command().expires_ms <= now) {
         // Delivery timeout: whatever no node took in time ends DeliveryTimedOut.
-        auto rows = tx.Query("SELECT instance_id FROM ssm_invocation WHERE command_id = ? AND"
-                             " delivered = 0 AND details IN ('Pending', 'Delayed')",
-                             {d.id});
+        auto rows = tx.Query(
+            "SELECT instance_id FROM ssm_invocation WHERE command_id = ? AND"
+            " delivered = 0 AND details IN ('Pending', 'Delayed')",
+            {d.id});
         if (!rows.ok()) return rows.take_error();
         for (const auto& r : *rows) ends.emplace_back(r.Str(0), cmd::kDeliveryTimedOut);
       }
       if (full) {
         // A node that took its job and then went silent (the agent died mid-job): once the
         // document's execution timeout and a grace period have passed, ExecutionTimedOut.
-        const int64_t exec_ms = update.command().spec.value("_execution_timeout_s", 3600) * 1000;
-        auto rows = tx.Query("SELECT instance_id FROM ssm_invocation WHERE command_id = ? AND"
-                             " details = 'InProgress' AND start_ms > 0 AND start_ms < ?",
-                             {d.id, now - exec_ms - options_.execution_grace_ms});
+        const int64_t exec_ms = update.command().spec->value("_execution_timeout_s", 3600) * 1000;
+        auto rows = tx.Query(
+            "SELECT instance_id FROM ssm_invocation WHERE command_id = ? AND"
+            " details = 'InProgress' AND start_ms > 0 AND start_ms < ?",
+            {d.id, now - exec_ms - options_.execution_grace_ms});
         if (!rows.ok()) return rows.take_error();
         for (const auto& r : *rows) ends.emplace_back(r.Str(0), cmd::kExecutionTimedOut);
       }
@@ -681,9 +706,9 @@ Result<RunCommand::PreparedCommand> RunCommand::Prepare(const Ctx& ctx, const Js
       {"MaxErrors", max_err_text},
       {"ServiceRole", in.value("ServiceRoleArn", "")},
       {"NotificationConfig",
-       in.value("NotificationConfig",
-                Json{{"NotificationArn", ""}, {"NotificationEvents", Json::array()},
-                     {"NotificationType", ""}})},
+       in.value("NotificationConfig", Json{{"NotificationArn", ""},
+                                           {"NotificationEvents", Json::array()},
+                                           {"NotificationType", ""}})},
       {"CloudWatchOutputConfig",
        in.value("CloudWatchOutputConfig",
                 Json{{"CloudWatchLogGroupName", ""}, {"CloudWatchOutputEnabled", false}})},
@@ -715,8 +740,8 @@ Status RunCommand::Insert(Tx& tx, const PreparedCommand& p, cmd::Effects& effect
                                " ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, ?)",
                                CommandRow::Columns()),
                    {command_id, p.account, p.region, now, p.expires_ms, p.spec_text,
-                    p.max_concurrency, p.max_errors, std::string("Pending"),
-                    std::string("Pending"), static_cast<int64_t>(p.targets.size()), p.origin});
+                    p.max_concurrency, p.max_errors, std::string("Pending"), std::string("Pending"),
+                    static_cast<int64_t>(p.targets.size()), p.origin});
   if (!r.ok()) return r.take_error();
   int64_t seq = 0;
   for (const auto& t : p.targets) {
@@ -780,9 +805,10 @@ Result<Json> RunCommand::ListCommands(const Ctx& ctx, const Json& in) {
   std::vector<CommandRow> rows;
   Status st = store_.Read([&](Tx& tx) -> Status {
     rows.clear();
-    std::string sql = fmt::format("SELECT {} FROM ssm_command WHERE account = ? AND region = ?"
-                                  " AND origin = ''",
-                                  CommandRow::Columns());
+    std::string sql = fmt::format(
+        "SELECT {} FROM ssm_command WHERE account = ? AND region = ?"
+        " AND origin = ''",
+        CommandRow::Columns());
     std::vector<Value> args = {ctx.account_id, ctx.region};
     if (!command_id.empty()) {
       sql += " AND command_id = ?";
@@ -831,9 +857,10 @@ Result<Json> RunCommand::ListCommandInvocations(const Ctx& ctx, const Json& in) 
   std::vector<std::pair<CommandRow, InvocationRow>> rows;
   Status st = store_.Read([&](Tx& tx) -> Status {
     rows.clear();
-    std::string sql = fmt::format("SELECT {} FROM ssm_command WHERE account = ? AND region = ?"
-                                  " AND origin = ''",
-                                  CommandRow::Columns());
+    std::string sql = fmt::format(
+        "SELECT {} FROM ssm_command WHERE account = ? AND region = ?"
+        " AND origin = ''",
+        CommandRow::Columns());
     std::vector<Value> args = {ctx.account_id, ctx.region};
     if (!command_id.empty()) {
       sql += " AND command_id = ?";
@@ -911,9 +938,9 @@ Result<Json> RunCommand::GetCommandInvocation(const Ctx& ctx, const Json& in) {
   Json out = {
       {"CommandId", c->command_id},
       {"InstanceId", inv->instance_id},
-      {"Comment", c->spec.value("Comment", "")},
-      {"DocumentName", c->spec.value("DocumentName", "")},
-      {"DocumentVersion", c->spec.value("DocumentVersion", "")},
+      {"Comment", c->spec->value("Comment", "")},
+      {"DocumentName", c->spec->value("DocumentName", "")},
+      {"DocumentVersion", c->spec->value("DocumentVersion", "")},
       {"PluginName", p ? p->id : ""},
       {"ResponseCode", e.value("code", -1)},
       {"ExecutionStartDateTime", e.value("startDateTime", "")},
@@ -927,7 +954,7 @@ Result<Json> RunCommand::GetCommandInvocation(const Ctx& ctx, const Json& in) {
       {"StandardErrorContent", e.value("standardError", "")},
       {"StandardErrorUrl",
        p ? OutputUrl(options_.output_link_key, ctx.endpoint, *c, *inv, p->id, e, true) : ""},
-      {"CloudWatchOutputConfig", c->spec.value("CloudWatchOutputConfig", Json::object())},
+      {"CloudWatchOutputConfig", c->spec->value("CloudWatchOutputConfig", Json::object())},
   };
   int64_t s = ParseIso(e.value("startDateTime", "")), f = ParseIso(e.value("endDateTime", ""));
   if (s >= 0 && f >= s) out["ExecutionElapsedTime"] = fmt::format("PT{:.3f}S", Seconds(f - s));
@@ -955,8 +982,8 @@ Result<Json> RunCommand::CancelCommand(const Ctx& ctx, const Json& in) {
       if (i.released && i.delivered) {
         // Running on the node: a cancelCommand message (2.7) with a fresh id of its own.
         Json payload = {{"CancelMessageId", send_id}};
-        if (Status s = InsertMessage(tx, MessageIdOf(crypto::Uuid4(), i.instance_id),
-                                     i.instance_id, command_id, kCancelKind, payload.dump(), now);
+        if (Status s = InsertMessage(tx, MessageIdOf(crypto::Uuid4(), i.instance_id), i.instance_id,
+                                     command_id, kCancelKind, payload.dump(), now);
             !s.ok()) {
           return s;
         }
@@ -974,8 +1001,7 @@ Result<Json> RunCommand::CancelCommand(const Ctx& ctx, const Json& in) {
   return Json::object();
 }
 
-RunCommand::OutputLink RunCommand::HandleOutputLink(std::string_view path,
-                                                    std::string_view query) {
+RunCommand::OutputLink RunCommand::HandleOutputLink(std::string_view path, std::string_view query) {
   auto not_found = [] { return OutputLink{404, "Not Found\n"}; };
   if (options_.output_link_key.empty()) return not_found();
   std::string signature;
@@ -1073,9 +1099,10 @@ void RunCommand::Attempt(const std::shared_ptr<Poll>& poll) {
   Status rd = store_.Read([&](Tx& tx) -> Status {
     due = false;
     next_visible = INT64_MAX;
-    auto rows = tx.Query("SELECT visible_ms, deliveries FROM ssm_node_message WHERE node_id = ?"
-                         " AND done = 0",
-                         {poll->node});
+    auto rows = tx.Query(
+        "SELECT visible_ms, deliveries FROM ssm_node_message WHERE node_id = ?"
+        " AND done = 0",
+        {poll->node});
     if (!rows.ok()) return rows.take_error();
     for (const auto& r : *rows) {
       if (r.Int(1) >= options_.max_deliveries) continue;  // waits for its delivery timeout
@@ -1091,10 +1118,11 @@ void RunCommand::Attempt(const std::shared_ptr<Poll>& poll) {
   if (!due) {
     if (now >= poll->deadline_ms) return empty();
     const int64_t wake_at = std::min(poll->deadline_ms, next_visible);
-    long_poll_->Park(poll->node, generation, wake_at - now, [this, poll, empty](bool shutting_down) {
-      if (shutting_down) return empty();
-      pool_->Post([this, poll] { Attempt(poll); });
-    });
+    long_poll_->Park(poll->node, generation, wake_at - now,
+                     [this, poll, empty](bool shutting_down) {
+                       if (shutting_down) return empty();
+                       pool_->Post([this, poll] { Attempt(poll); });
+                     });
     return;
   }
   auto messages = std::make_shared<Json>(Json::array());
@@ -1113,8 +1141,8 @@ void RunCommand::Attempt(const std::shared_ptr<Poll>& poll) {
           const int64_t deliveries = r.Int(6);
           if (deliveries >= options_.max_deliveries || r.Int(5) > now) continue;
           if (messages->size() >= 10) break;
-          auto cmd_region = tx.Query("SELECT region FROM ssm_command WHERE command_id = ?",
-                                     {r.Str(1)});
+          auto cmd_region =
+              tx.Query("SELECT region FROM ssm_command WHERE command_id = ?", {r.Str(1)});
           if (!cmd_region.ok()) return cmd_region.take_error();
           std::string reg = cmd_region->empty() ? "us-east-1" : cmd_region->front().Str(0);
           auto u = tx.Exec(
@@ -1160,9 +1188,10 @@ struct MessageRow {
   bool done = false;
 };
 Result<std::optional<MessageRow>> LoadMessage(Tx& tx, const std::string& id) {
-  auto r = tx.Query("SELECT node_id, command_id, kind, done FROM ssm_node_message WHERE"
-                    " message_id = ?",
-                    {id});
+  auto r = tx.Query(
+      "SELECT node_id, command_id, kind, done FROM ssm_node_message WHERE"
+      " message_id = ?",
+      {id});
   if (!r.ok()) return r.take_error();
   if (r->empty()) return std::optional<MessageRow>();
   const Row& row = r->front();
@@ -1195,8 +1224,8 @@ struct MessageTarget {
   InvocationRow inv;
 };
 Result<std::optional<MessageTarget>> LoadTarget(Tx& tx, const std::string& command_id,
-                                         const std::string& node, int64_t now,
-                                         cmd::Effects& effects) {
+                                                const std::string& node, int64_t now,
+                                                cmd::Effects& effects) {
   auto u = cmd::Update::Load(tx, command_id, now, effects);
   if (!u.ok()) return u.take_error();
   if (!*u) return std::optional<MessageTarget>();
@@ -1208,106 +1237,120 @@ Result<std::optional<MessageTarget>> LoadTarget(Tx& tx, const std::string& comma
 
 }  // namespace
 
-Result<Json> RunCommand::AcknowledgeMessage(const Ctx& ctx, const Json& in) {
-  if (!ctx.is_node) return NotANode();
+void RunCommand::AcknowledgeMessage(const Ctx& ctx, const Json& in, wire::Done done) {
+  if (!ctx.is_node) return done(NotANode());
   const std::string id = in.value("MessageId", "");
   const int64_t now = clock_.NowMillis();
-  bool known = false;
-  Status st = WriteAndNotify([&](Tx& tx, cmd::Effects& effects) -> Status {
-    auto m = LoadOwnMessage(tx, id, ctx.caller_user_id);
-    if (!m.ok()) return m.take_error();
-    known = m->has_value();
-    if (!known) return Ok{};
-    if (Status d = MarkMessageDone(tx, id); !d.ok()) return d;
-    if ((*m)->kind != kSendKind) return Ok{};
-    auto t = LoadTarget(tx, (*m)->command_id, (*m)->node, now, effects);
-    if (!t.ok()) return t.take_error();
-    if (!*t) return Ok{};
-    InvocationRow& inv = (*t)->inv;
-    inv.delivered = true;
-    if (inv.start_ms == 0) inv.start_ms = now;
-    const bool waiting = inv.details == cmd::kPending || inv.details == cmd::kDelayed;
-    if (Status s = (*t)->update.Set(inv, waiting ? cmd::kInProgress : inv.details); !s.ok()) {
-      return s;
-    }
-    return (*t)->update.Finish();
-  });
-  if (!st.ok()) return st.take_error();
-  if (!known) return InvalidMessageId(id);
-  return Json::object();
+  auto known = std::make_shared<bool>(false);
+  const std::string node = ctx.caller_user_id;
+  WriteAsyncAndNotify(
+      [=, this](Tx& tx, cmd::Effects& effects) -> Status {
+        auto m = LoadOwnMessage(tx, id, node);
+        if (!m.ok()) return m.take_error();
+        *known = m->has_value();
+        if (!*known) return Ok{};
+        if (Status d = MarkMessageDone(tx, id); !d.ok()) return d;
+        if ((*m)->kind != kSendKind) return Ok{};
+        auto t = LoadTarget(tx, (*m)->command_id, (*m)->node, now, effects);
+        if (!t.ok()) return t.take_error();
+        if (!*t) return Ok{};
+        InvocationRow& inv = (*t)->inv;
+        inv.delivered = true;
+        if (inv.start_ms == 0) inv.start_ms = now;
+        const bool waiting = inv.details == cmd::kPending || inv.details == cmd::kDelayed;
+        if (Status s = (*t)->update.Set(inv, waiting ? cmd::kInProgress : inv.details); !s.ok()) {
+          return s;
+        }
+        return (*t)->update.Finish();
+      },
+      [=](Status st) {
+        if (!st.ok()) return done(st.take_error());
+        if (!*known) return done(InvalidMessageId(id));
+        done(Json::object());
+      });
 }
 
-Result<Json> RunCommand::SendReply(const Ctx& ctx, const Json& in) {
-  if (!ctx.is_node) return NotANode();
+void RunCommand::SendReply(const Ctx& ctx, const Json& in, wire::Done done) {
+  if (!ctx.is_node) return done(NotANode());
   const std::string id = in.value("MessageId", "");
   const std::string reply_id = in.value("ReplyId", "");
   Json payload = Json::parse(in.value("Payload", ""), nullptr, false);
   if (!payload.is_object()) {
-    return AwsError{"InvalidMessageIdException", "The reply payload is not a JSON object.", 400};
+    return done(
+        AwsError{"InvalidMessageIdException", "The reply payload is not a JSON object.", 400});
   }
   const int64_t now = clock_.NowMillis();
-  bool known = false;
-  Status st = WriteAndNotify([&](Tx& tx, cmd::Effects& effects) -> Status {
-    auto m = LoadOwnMessage(tx, id, ctx.caller_user_id);
-    if (!m.ok()) return m.take_error();
-    known = m->has_value();
-    if (!known) return Ok{};
-    // The agent resends a reply with the same ReplyId (2.8): take it once.
-    auto dup = tx.Exec("INSERT INTO ssm_command_reply (message_id, reply_id, received_ms)"
-                       " VALUES (?, ?, ?) ON CONFLICT (message_id, reply_id) DO NOTHING",
-                       {id, reply_id, now});
-    if (!dup.ok()) return dup.take_error();
-    if (*dup == 0) return Ok{};
-    if ((*m)->kind != kSendKind) return Ok{};
-    auto t = LoadTarget(tx, (*m)->command_id, (*m)->node, now, effects);
-    if (!t.ok()) return t.take_error();
-    if (!*t) return Ok{};
-    InvocationRow& inv = (*t)->inv;
-    cmd::MergeReply(inv.state, payload);
-    inv.delivered = true;
-    if (inv.start_ms == 0) inv.start_ms = now;
-    std::string details = inv.details;
-    if (!cmd::IsTerminal(details)) {
-      std::string final_details =
-          cmd::DetailsFromDocumentStatus(inv.state.value("documentStatus", ""));
-      details = final_details.empty() ? std::string(cmd::kInProgress) : final_details;
-    }
-    if (Status s = (*t)->update.Set(inv, details); !s.ok()) return s;
-    if (cmd::IsTerminal(details)) {
-      if (Status d = MarkMessageDone(tx, id); !d.ok()) return d;
-    }
-    return (*t)->update.Finish();
-  });
-  if (!st.ok()) return st.take_error();
-  if (!known) return InvalidMessageId(id);
-  return Json{{"MessageId", id},
-              {"ReplyId", reply_id},
-              {"ReplyStatus", "Acknowledged"},
-              {"Description", ""}};
+  auto known = std::make_shared<bool>(false);
+  const std::string node = ctx.caller_user_id;
+  WriteAsyncAndNotify(
+      [=, this](Tx& tx, cmd::Effects& effects) -> Status {
+        auto m = LoadOwnMessage(tx, id, node);
+        if (!m.ok()) return m.take_error();
+        *known = m->has_value();
+        if (!*known) return Ok{};
+        // The agent resends a reply with the same ReplyId (2.8): take it once.
+        auto dup = tx.Exec(
+            "INSERT INTO ssm_command_reply (message_id, reply_id, received_ms)"
+            " VALUES (?, ?, ?) ON CONFLICT (message_id, reply_id) DO NOTHING",
+            {id, reply_id, now});
+        if (!dup.ok()) return dup.take_error();
+        if (*dup == 0) return Ok{};
+        if ((*m)->kind != kSendKind) return Ok{};
+        auto t = LoadTarget(tx, (*m)->command_id, (*m)->node, now, effects);
+        if (!t.ok()) return t.take_error();
+        if (!*t) return Ok{};
+        InvocationRow& inv = (*t)->inv;
+        cmd::MergeReply(inv.state, payload);
+        inv.delivered = true;
+        if (inv.start_ms == 0) inv.start_ms = now;
+        std::string details = inv.details;
+        if (!cmd::IsTerminal(details)) {
+          std::string final_details =
+              cmd::DetailsFromDocumentStatus(inv.state.value("documentStatus", ""));
+          details = final_details.empty() ? std::string(cmd::kInProgress) : final_details;
+        }
+        if (Status s = (*t)->update.Set(inv, details); !s.ok()) return s;
+        if (cmd::IsTerminal(details)) {
+          if (Status d = MarkMessageDone(tx, id); !d.ok()) return d;
+        }
+        return (*t)->update.Finish();
+      },
+      [=](Status st) {
+        if (!st.ok()) return done(st.take_error());
+        if (!*known) return done(InvalidMessageId(id));
+        done(Json{{"MessageId", id},
+                  {"ReplyId", reply_id},
+                  {"ReplyStatus", "Acknowledged"},
+                  {"Description", ""}});
+      });
 }
 
-Result<Json> RunCommand::FailMessage(const Ctx& ctx, const Json& in) {
-  if (!ctx.is_node) return NotANode();
+void RunCommand::FailMessage(const Ctx& ctx, const Json& in, wire::Done done) {
+  if (!ctx.is_node) return done(NotANode());
   const std::string id = in.value("MessageId", "");
   const int64_t now = clock_.NowMillis();
-  bool known = false;
-  Status st = WriteAndNotify([&](Tx& tx, cmd::Effects& effects) -> Status {
-    auto m = LoadOwnMessage(tx, id, ctx.caller_user_id);
-    if (!m.ok()) return m.take_error();
-    known = m->has_value();
-    if (!known) return Ok{};
-    if (Status d = MarkMessageDone(tx, id); !d.ok()) return d;
-    if ((*m)->kind != kSendKind) return Ok{};
-    auto t = LoadTarget(tx, (*m)->command_id, (*m)->node, now, effects);
-    if (!t.ok()) return t.take_error();
-    if (!*t) return Ok{};
-    (*t)->inv.delivered = true;
-    if (Status s = (*t)->update.Set((*t)->inv, cmd::kFailed); !s.ok()) return s;
-    return (*t)->update.Finish();
-  });
-  if (!st.ok()) return st.take_error();
-  if (!known) return InvalidMessageId(id);
-  return Json::object();
+  auto known = std::make_shared<bool>(false);
+  const std::string node = ctx.caller_user_id;
+  WriteAsyncAndNotify(
+      [=, this](Tx& tx, cmd::Effects& effects) -> Status {
+        auto m = LoadOwnMessage(tx, id, node);
+        if (!m.ok()) return m.take_error();
+        *known = m->has_value();
+        if (!*known) return Ok{};
+        if (Status d = MarkMessageDone(tx, id); !d.ok()) return d;
+        if ((*m)->kind != kSendKind) return Ok{};
+        auto t = LoadTarget(tx, (*m)->command_id, (*m)->node, now, effects);
+        if (!t.ok()) return t.take_error();
+        if (!*t) return Ok{};
+        (*t)->inv.delivered = true;
+        if (Status s = (*t)->update.Set((*t)->inv, cmd::kFailed); !s.ok()) return s;
+        return (*t)->update.Finish();
+      },
+      [=](Status st) {
+        if (!st.ok()) return done(st.take_error());
+        if (!*known) return done(InvalidMessageId(id));
+        done(Json::object());
+      });
 }
 
 Result<Json> RunCommand::DeleteMessage(const Ctx& ctx, const Json& in) {

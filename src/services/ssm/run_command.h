@@ -97,9 +97,10 @@ class RunCommand {
   Result<Json> CancelCommand(const Ctx& ctx, const Json& in);
 
   void GetMessages(const Ctx& ctx, const Json& in, wire::Done done);
-  Result<Json> AcknowledgeMessage(const Ctx& ctx, const Json& in);
-  Result<Json> SendReply(const Ctx& ctx, const Json& in);
-  Result<Json> FailMessage(const Ctx& ctx, const Json& in);
+  // Answer through `done` once durable.
+  void AcknowledgeMessage(const Ctx& ctx, const Json& in, wire::Done done);
+  void SendReply(const Ctx& ctx, const Json& in, wire::Done done);
+  void FailMessage(const Ctx& ctx, const Json& in, wire::Done done);
   Result<Json> DeleteMessage(const Ctx& ctx, const Json& in);
 
   // ---- For State Manager (and later Maintenance Windows): a command made in their own
@@ -131,6 +132,9 @@ class RunCommand {
   // Commits `fn` with the notices it made published in the same transaction, then wakes the
   // polls of the nodes it gave new messages.
   Status WriteAndNotify(const std::function<Status(store::Tx&, commands::Effects&)>& fn);
+  // The same without waiting: `done` gets the outcome after the commit (store thread; quick).
+  void WriteAsyncAndNotify(std::function<Status(store::Tx&, commands::Effects&)> fn,
+                           std::function<void(Status)> done);
   // Publishes the notices `effects` holds in `tx`; after the commit, AfterCommit wakes the
   // released nodes' polls and the outbox.
   Status PublishNotices(store::Tx& tx, const commands::Effects& effects);
