@@ -7,7 +7,8 @@
 //    UpdateInstanceInformation at start and every heartbeat period, and the reply outbox
 //    (every SendReply of the jobs goes through the state directory, sent in order, resent with
 //    the same ReplyId until the server takes it), on a second connection;
-//  - one thread per running job (see job.h), mostly asleep in poll(2) on its script's pipes.
+//  - one thread per running job (see job.h), mostly asleep in poll(2) on its script's pipes;
+//    aws:runDocument's GetDocument calls are made from it, on a connection of their own.
 // Failures back off exponentially from 1 s to 30 s; an idle agent sleeps in the long poll and
 // in a condition variable. Stop is thread-safe; everything else runs on the threads above.
 #pragma once
@@ -87,6 +88,10 @@ class Agent {
                    const std::string& message_id);
   void StartJob(const std::string& message_id, CommandPlan plan);
   void ReapJobs(bool all);
+
+  // job threads: aws:runDocument's ssm GetDocument (JSON content) with the node's credentials;
+  // up to 3 attempts on transport errors, 5xx, throttling and refused credentials.
+  Result<std::string> FetchDocument(const std::string& name, const std::string& version);
 
   // shared
   void QueueReply(const std::string& message_id, std::string payload);

@@ -88,19 +88,9 @@ ojson SubstituteParameters(const ojson& input, const ojson& parameters) {
   return input;
 }
 
-Result<CommandPlan> ParseSendCommand(std::string_view payload) {
-  ojson p = ojson::parse(payload, nullptr, /*allow_exceptions=*/false);
-  if (!p.is_object()) return LocalError("the sendCommand payload is not a JSON object");
+Result<CommandPlan> PlanDocument(const ojson& doc, const ojson& given) {
+  if (!doc.is_object()) return LocalError("the document is not a JSON object");
   CommandPlan plan;
-  if (auto it = p.find("CommandId"); it != p.end() && it->is_string()) plan.command_id = *it;
-  if (auto it = p.find("DocumentName"); it != p.end() && it->is_string()) {
-    plan.document_name = *it;
-  }
-  auto doc_it = p.find("DocumentContent");
-  if (doc_it == p.end() || !doc_it->is_object()) {
-    return LocalError("the sendCommand payload has no DocumentContent");
-  }
-  const ojson& doc = *doc_it;
   if (auto it = doc.find("schemaVersion"); it != doc.end() && it->is_string()) {
     plan.schema_version = *it;
   }
@@ -109,7 +99,7 @@ Result<CommandPlan> ParseSendCommand(std::string_view payload) {
                       "' is not supported by groundcrew-agent");
   }
 
-  // Parameter values: the document's defaults, overridden by those sent. Names that are not
+  // Parameter values: the document's defaults, overridden by those given. Names that are not
   // [A-Za-z0-9]+ are ignored, as amazon-ssm-agent's ValidParameters does.
   plan.parameters = ojson::object();
   if (auto it = doc.find("parameters"); it != doc.end() && it->is_object()) {
@@ -117,8 +107,8 @@ Result<CommandPlan> ParseSendCommand(std::string_view payload) {
       if (decl.is_object() && decl.contains("default")) plan.parameters[name] = decl["default"];
     }
   }
-  if (auto it = p.find("Parameters"); it != p.end() && it->is_object()) {
-    for (const auto& [name, value] : it->items()) plan.parameters[name] = value;
+  if (given.is_object()) {
+    for (const auto& [name, value] : given.items()) plan.parameters[name] = value;
   }
   for (auto it = plan.parameters.begin(); it != plan.parameters.end();) {
     const std::string& k = it.key();
@@ -150,8 +140,8 @@ Result<CommandPlan> ParseSendCommand(std::string_view payload) {
     for (const auto& s : *ms) {
       if (!s.is_object()) return LocalError("a mainSteps entry is not an object");
       Step step;
-      step.action = s.value("action", "");
-      step.id = s.value("name", "");
+      if (auto it = s.find("action"); it != s.end() && it->is_string()) step.action = *it;
+      if (auto it = s.find("name"); it != s.end() && it->is_string()) step.id = *it;
       if (step.action.empty() || step.id.empty()) {
         return LocalError("a mainSteps entry has no action or name");
       }
@@ -161,6 +151,23 @@ Result<CommandPlan> ParseSendCommand(std::string_view payload) {
       if (auto it = s.find("timeoutSeconds"); it != s.end()) step.step_timeout = *it;
       plan.steps.push_back(std::move(step));
     }
+  }
+  return plan;
+}
+
+Result<CommandPlan> ParseSendCommand(std::string_view payload) {
+  ojson p = ojson::parse(payload, nullptr, /*allow_exceptions=*/false);
+  if (!p.is_object()) return LocalError("the sendCommand payload is not a JSON object");
+  auto doc_it = p.find("DocumentContent");
+  if (doc_it == p.end() || !doc_it->is_object()) {
+    return LocalError("the sendCommand payload has no DocumentContent");
+  }
+  auto it = p.find("Parameters");
+  auto plan = PlanDocument(*doc_it, it != p.end() ? *it : ojson());
+  if (!plan.ok()) return plan;
+  if (auto id = p.find("CommandId"); id != p.end() && id->is_string()) plan->command_id = *id;
+  if (auto name = p.find("DocumentName"); name != p.end() && name->is_string()) {
+    plan->document_name = *name;
   }
   return plan;
 }

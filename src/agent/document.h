@@ -1,6 +1,7 @@
-// The sendCommand payload (AGENT_PROTOCOL §2.4) turned into the steps to run: schema 1.x
-// runtimeConfig plugins or 2.x mainSteps, with `{{ name }}` parameters substituted as
-// amazon-ssm-agent does, and §2.2 preconditions. Pure functions; thread-safe.
+// The sendCommand payload (AGENT_PROTOCOL §2.4), or a document aws:runDocument runs, turned into
+// the steps to run: schema 1.x runtimeConfig plugins or 2.x mainSteps, with `{{ name }}`
+// parameters substituted as amazon-ssm-agent does, and §2.2 preconditions. Pure functions;
+// thread-safe.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -31,8 +32,17 @@ struct CommandPlan {
   std::vector<Step> steps;
 };
 
-// Parses the sendCommand payload. AgentError (code "AgentError") with a readable message when it
-// is not JSON, has no DocumentContent, or uses an unsupported schema version.
+// The steps of a document (the DocumentContent object: schemaVersion, parameters, runtimeConfig
+// or mainSteps) with `given` parameter values (an object, or null for none) over the document's
+// defaults, as docparser.ParseDocument does. AgentError (code "AgentError") with a readable
+// message when `document` is not an object, its schema version is not supported, or it has no
+// runtimeConfig / mainSteps. command_id and document_name are left empty.
+Result<CommandPlan> PlanDocument(const nlohmann::ordered_json& document,
+                                 const nlohmann::ordered_json& given);
+
+// Parses the sendCommand payload: PlanDocument of its DocumentContent with its Parameters, plus
+// CommandId and DocumentName. AgentError as PlanDocument, or when the payload is not JSON or has
+// no DocumentContent.
 Result<CommandPlan> ParseSendCommand(std::string_view payload);
 
 // parameters.ReplaceParameters: a string that is exactly "{{ name }}" becomes the parameter's

@@ -92,6 +92,26 @@ TEST(DocumentTest, RefusesWhatItCannotRun) {
           .ok());
 }
 
+// The nested documents of aws:runDocument: the same planning without a sendCommand around it.
+TEST(DocumentTest, PlanDocumentWithGivenParameters) {
+  const ojson doc = ojson::parse(R"({"schemaVersion":"2.2",
+    "parameters":{"who":{"type":"String","default":"nobody"},"n":{"type":"String","default":"1"}},
+    "mainSteps":[{"action":"aws:runShellScript","name":"s","inputs":{"runCommand":["echo {{who}} {{ n }}"]}}]})");
+  auto defaults = PlanDocument(doc, nullptr);
+  ASSERT_TRUE(defaults.ok()) << defaults.error().message;
+  EXPECT_EQ(defaults->steps[0].inputs["runCommand"][0], "echo nobody 1");
+  EXPECT_TRUE(defaults->command_id.empty());
+  auto given = PlanDocument(doc, ojson({{"who", "me"}, {"bad-name", "x"}}));
+  ASSERT_TRUE(given.ok());
+  EXPECT_EQ(given->steps[0].inputs["runCommand"][0], "echo me 1");
+  EXPECT_FALSE(given->parameters.contains("bad-name"));
+  // Wrong types are errors, never exceptions.
+  EXPECT_FALSE(PlanDocument(ojson::array(), nullptr).ok());
+  const ojson numeric_action =
+      ojson::parse(R"({"schemaVersion":"2.2","mainSteps":[{"action":7,"name":"s"}]})");
+  EXPECT_FALSE(PlanDocument(numeric_action, nullptr).ok());
+}
+
 TEST(PreconditionTest, Forms) {
   EXPECT_EQ(EvaluatePrecondition(nullptr, "Linux", nullptr), Precondition::kMet);
   EXPECT_EQ(EvaluatePrecondition(ojson::parse(R"({"StringEquals":["Linux","platformType"]})"),

@@ -1,6 +1,7 @@
 // HttpClient: blocking HTTP(S) POSTs over one libcurl easy handle, which keeps its connection
 // alive between calls (one long-poll connection, one for everything else). HTTPS is verified
-// against the system trust store, or against the CA file given at registration instead.
+// against the system trust store, or against the CA file given at registration instead; the
+// certificates are parsed once per process and shared by every connection.
 // Thread-compatible: each thread that talks to the server owns its own client.
 #pragma once
 

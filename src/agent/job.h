@@ -1,6 +1,6 @@
-// RunJob: one sendCommand run from start to end (AGENT_PROTOCOL §2.3 step 5): each step in order,
-// a reply after each plugin (§2.5b) and a final reply with the aggregate status (§2.5c). A
-// cancelled job marks the running and the remaining plugins Cancelled; a step with
+// RunJob: one sendCommand run from start to end (AGENT_PROTOCOL §2.3 step 5): each step in order
+// (RunSteps), a reply after each plugin (§2.5b) and a final reply with the aggregate status
+// (§2.5c). A cancelled job marks the running and the remaining plugins Cancelled; a step with
 // onFailure "exit" that fails stops the document (the rest are Skipped).
 // Thread-safe: runs on the job's own thread; `send` must be thread-safe.
 #pragma once

@@ -1,8 +1,14 @@
 #include "agent/plugins.h"
 
+#include <sys/stat.h>
+
+#include <array>
+#include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 
+#include "agent/aws_client.h"
 #include "agent/files.h"
 #include "agent/log.h"
 
@@ -13,6 +19,9 @@ using ojson = nlohmann::ordered_json;
 
 constexpr std::string_view kRunShellScript = "aws:runShellScript";
 constexpr std::string_view kRunDocument = "aws:runDocument";
+constexpr std::string_view kSsmDocumentType = "SSMDocument";
+constexpr std::string_view kLocalPathType = "LocalPath";
+constexpr int64_t kMaxLocalDocumentBytes = 1 << 20;  // SSM documents are at most 64 KB
 
 // IOHandler.AppendError: a newline first when there is already text.
 void AppendLine(std::string& text, std::string_view message) {
@@ -145,6 +154,147 @@ PluginResult RunShellScript(const Step& step, const PluginContext& ctx, CancelTo
   return merged;
 }
 
+// documentParameters: a map, or a JSON object in a string (amazon-ssm-agent also reads YAML
+// there); absent or "" means none.
+Result<ojson> DocumentParameters(const ojson& value) {
+  if (value.is_null() || value.is_object()) return value;
+  if (value.is_string()) {
+    const std::string text = value.get<std::string>();
+    if (text.find_first_not_of(" \t\r\n") == std::string::npos) return ojson();
+    ojson parsed = ojson::parse(text, nullptr, /*allow_exceptions=*/false);
+    if (parsed.is_object()) return parsed;
+    return LocalError(
+        "documentParameters is not a JSON object; groundcrew-agent reads documentParameters "
+        "as a map or as a JSON object in a string (not YAML)");
+  }
+  return LocalError("parameter type specified to run document is unknown");
+}
+
+// docparser.ParseDocumentNameAndVersion after filepath.Base: "arn:…:document/Name:3" → Name, 3.
+std::pair<std::string, std::string> DocumentNameAndVersion(const std::string& path) {
+  std::string base = path;
+  while (base.size() > 1 && base.back() == '/') base.pop_back();
+  if (size_t slash = base.rfind('/'); slash != std::string::npos) base = base.substr(slash + 1);
+  const size_t colon = base.find(':');
+  if (colon == std::string::npos) return {base, ""};
+  std::string version = base.substr(colon + 1);
+  if (size_t next = version.find(':'); next != std::string::npos) version.resize(next);
+  std::string name = base;
+  if (name.ends_with(":" + version)) name.resize(name.size() - version.size() - 1);
+  return {name, version};
+}
+
+Result<std::string> ReadLocalDocument(const std::string& file) {
+  struct stat st {};
+  if (::stat(file.c_str(), &st) != 0) {
+    return LocalError("cannot read document " + file + ": " + std::strerror(errno));
+  }
+  if (!S_ISREG(st.st_mode)) return LocalError("document " + file + " is not a regular file");
+  if (st.st_size > kMaxLocalDocumentBytes) {
+    return LocalError("document " + file + " is larger than 1 MiB");
+  }
+  auto text = ReadFile(file);
+  if (!text) return LocalError("cannot read document " + file + ": " + std::strerror(errno));
+  if (text->empty()) return LocalError("document " + file + " is empty");
+  return *std::move(text);
+}
+
+// aws:runDocument (rundocument.go): the nested document's steps run here, in order, with the
+// documentParameters over its defaults; one result for the step. As amazon-ssm-agent: stdout and
+// stderr are the nested steps' own, each appended on a new line; the exit code is 0 or 1.
+// Unlike it (which keeps only the last plugin's status, in map order), the status is the merge
+// of every nested status, so any failed nested step fails the step.
+PluginResult RunDocument(const Step& step, const PluginContext& ctx, CancelToken& cancel) {
+  PluginResult r = Begin(step, ctx);
+  // 1.x documents carry properties as a list; one entry is the plugin's input.
+  const ojson& in =
+      step.inputs.is_array() && step.inputs.size() == 1 ? step.inputs[0] : step.inputs;
+  if (!in.is_object()) {
+    return Fail(std::move(r), ctx, "invalid format in plugin properties " + DumpJson(step.inputs));
+  }
+  auto text_of = [&](const char* key) {
+    auto it = in.find(key);
+    return it != in.end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
+  const std::string type = text_of("documentType");
+  const std::string path = text_of("documentPath");
+  if (type.empty()) {
+    return Fail(std::move(r), ctx,
+                "invalid input: Document Type must be specified to either by SSMDocument or "
+                "LocalPath.");
+  }
+  if (type != kSsmDocumentType && type != kLocalPathType) {
+    return Fail(std::move(r), ctx, "invalid input: Document type specified in invalid");
+  }
+  if (path.empty()) return Fail(std::move(r), ctx, "invalid input: Document Path must be provided");
+  const int depth = ctx.document_depth + 1;
+  if (depth > kMaxDocumentDepth) {
+    return Fail(std::move(r), ctx,
+                "Maximum depth for document execution exceeded. Maximum depth permitted - " +
+                    std::to_string(kMaxDocumentDepth) + " and current depth - " +
+                    std::to_string(depth));
+  }
+  auto params =
+      DocumentParameters(in.contains("documentParameters") ? in["documentParameters"] : ojson());
+  if (!params.ok()) {
+    return Fail(std::move(r), ctx,
+                "There was an error while preparing documents - " + params.error().message);
+  }
+
+  std::string content;
+  std::string source;
+  if (type == kSsmDocumentType) {
+    const auto [name, version] = DocumentNameAndVersion(path);
+    source = "SSM document " + name + (version.empty() ? "" : ":" + version);
+    if (!ctx.get_document) {
+      return Fail(std::move(r), ctx, "cannot fetch " + source + ": no SSM client");
+    }
+    auto got = ctx.get_document(name, version);
+    if (!got.ok()) {
+      const AwsError& e = got.error();
+      return Fail(std::move(r), ctx,
+                  "Unable to get " + source + ": " +
+                      (e.code == "AgentError" ? e.message : e.code + ": " + e.message));
+    }
+    content = *std::move(got);
+  } else {
+    auto file = LocalDocumentPath(ctx.root, path);
+    if (!file.ok()) return Fail(std::move(r), ctx, file.error().message);
+    source = "document " + *file;
+    auto got = ReadLocalDocument(*file);
+    if (!got.ok()) return Fail(std::move(r), ctx, got.error().message);
+    content = *std::move(got);
+  }
+  ojson doc = ojson::parse(content, nullptr, /*allow_exceptions=*/false);
+  if (!doc.is_object()) {
+    return Fail(std::move(r), ctx,
+                "There was an error while preparing documents - " + source +
+                    " is not a JSON document (groundcrew-agent reads JSON documents only)");
+  }
+  auto plan = PlanDocument(doc, *params);
+  if (!plan.ok()) {
+    return Fail(std::move(r), ctx,
+                "There was an error while preparing documents - " + plan.error().message);
+  }
+  LogInfo("{}: running {} ({} steps, depth {})", step.id, source, plan->steps.size(), depth);
+
+  PluginContext nested = ctx;
+  nested.document_depth = depth;
+  const std::vector<PluginResult> results = RunSteps(plan->steps, nested, cancel, {});
+  std::string merged = std::string(status::kSuccess);
+  for (const PluginResult& n : results) {
+    if (!n.stdout_text.empty()) AppendLine(r.stdout_text, n.stdout_text);
+    if (!n.stderr_text.empty()) AppendLine(r.stderr_text, n.stderr_text);
+    r.stdout_capped = r.stdout_capped || n.stdout_capped;
+    r.stderr_capped = r.stderr_capped || n.stderr_capped;
+    merged = MergeResultStatus(merged, n.status);
+  }
+  r.status = merged;
+  r.code = (merged == status::kSuccess || merged == status::kSuccessAndReboot) ? 0 : 1;
+  r.end_millis = ctx.clock->NowMillis();
+  return r;
+}
+
 }  // namespace
 
 std::vector<std::string> RunCommandLines(const ojson& value) {
@@ -180,6 +330,62 @@ int TimeoutSeconds(const ojson& value, const PluginContext& ctx) {
   return static_cast<int>(n);
 }
 
+std::vector<PluginResult> RunSteps(
+    const std::vector<Step>& steps, const PluginContext& base, CancelToken& cancel,
+    const std::function<void(const std::vector<PluginResult>&)>& on_done) {
+  std::vector<PluginResult> done;
+  bool stop = false;
+  for (const Step& step : steps) {
+    PluginContext ctx = base;
+    ctx.orchestration_dir = base.orchestration_dir + "/" + SafeFileName(step.id);
+    PluginResult r;
+    if (stop) {
+      r.id = step.id;
+      r.name = step.action;
+      r.status = std::string(status::kSkipped);
+      r.stdout_text = "Step execution skipped: a previous step failed and has onFailure: exit.";
+      r.start_millis = r.end_millis = base.clock->NowMillis();
+    } else {
+      r = RunStep(step, ctx, cancel);
+    }
+    if (r.status == status::kFailed && step.on_failure == "exit") stop = true;
+    done.push_back(std::move(r));
+    if (on_done) on_done(done);
+  }
+  return done;
+}
+
+Result<std::string> LocalDocumentPath(const std::string& root, const std::string& path) {
+  if (path.empty()) return LocalError("invalid input: Document Path must be provided");
+  size_t start = 0;
+  while (start <= path.size()) {
+    size_t end = path.find('/', start);
+    if (end == std::string::npos) end = path.size();
+    if (path.compare(start, end - start, "..") == 0 && end - start == 2) {
+      return LocalError("document path " + path + " has a '..' component; LocalPath documents " +
+                        "are read under the agent's root " + root);
+    }
+    start = end + 1;
+  }
+  std::string base = root.empty() ? std::string("/") : root;
+  while (base.size() > 1 && base.back() == '/') base.pop_back();
+  if (base == "/") return path.front() == '/' ? path : "/" + path;
+  return base + (path.front() == '/' ? "" : "/") + path;
+}
+
+std::string MergeResultStatus(const std::string& current, const std::string& next) {
+  static constexpr std::array<std::string_view, 9> kOrder = {
+      "Skipped",    "Success", "SuccessAndReboot", "PassedAndReboot", "NotStarted",
+      "InProgress", "Failed",  "Cancelled",        "TimedOut"};
+  if (current.empty()) return next;
+  if (next.empty()) return current;
+  for (std::string_view s : kOrder) {
+    if (s == current) return next;
+    if (s == next) return current;
+  }
+  return next;
+}
+
 PluginResult RunStep(const Step& step, const PluginContext& ctx, CancelToken& cancel) {
   PluginResult r = Begin(step, ctx);
   std::string detail;
@@ -206,11 +412,7 @@ PluginResult RunStep(const Step& step, const PluginContext& ctx, CancelToken& ca
     return r;
   }
   if (step.action == kRunShellScript) return RunShellScript(step, ctx, cancel);
-  if (step.action == kRunDocument) {
-    return Fail(std::move(r), ctx,
-                "aws:runDocument is not supported by groundcrew-agent yet; run the nested "
-                "document with its own SendCommand.");
-  }
+  if (step.action == kRunDocument) return RunDocument(step, ctx, cancel);
   return Fail(std::move(r), ctx,
               "Plugin with name " + step.action + " is not supported by groundcrew-agent.");
 }
