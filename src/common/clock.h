@@ -25,6 +25,22 @@ class SystemClock final : public Clock {
   }
 };
 
+// Real time moved by an offset that can only grow: the schedule clock of `groundcrewd --dev`,
+// which tests advance (POST /_groundcrew/clock) so that scheduled work comes due without
+// sleeping. Time still flows, so timeouts measured against it keep working.
+class OffsetClock final : public Clock {
+ public:
+  int64_t NowMillis() const override { return real_.NowMillis() + offset_.load(); }
+  void Advance(int64_t millis) {
+    if (millis > 0) offset_.fetch_add(millis);
+  }
+  int64_t offset_millis() const { return offset_.load(); }
+
+ private:
+  SystemClock real_;
+  std::atomic<int64_t> offset_{0};
+};
+
 class FakeClock final : public Clock {
  public:
   explicit FakeClock(int64_t millis = 0) : now_(millis) {}

@@ -20,6 +20,7 @@
 #include "services/sns/message_signing.h"
 #include "services/sns/sns_service.h"
 #include "services/sqs/sqs_service.h"
+#include "services/ssm/associations.h"
 #include "services/ssm/run_command.h"
 #include "services/ssm/ssm_service.h"
 #include "services/sts/sts_service.h"
@@ -125,6 +126,10 @@ int RunServer(AppOptions opt) {
   rc_options.execution_grace_ms = opt.node_ping_timeout_seconds * 1000;
   rc_options.output_link_key = crypto::HmacSha256(*nodes_key, "ssm command output links");
   ssm::RunCommand run_command(**store, ssm.documents(), ssm.nodes(), clock, rc_options);
+  // State Manager's schedules run on a clock `--dev` tests may move forward.
+  OffsetClock schedule_clock;
+  ssm::Associations associations(**store, ssm.documents(), ssm.nodes(), run_command,
+                                 schedule_clock);
   run_command.set_notifier(
       {[&sns](store::Tx& tx, const ssm::commands::Notice& n) {
          return sns.PublishInTransaction(tx, n.account, n.region, n.topic_arn, n.message);
@@ -132,6 +137,7 @@ int RunServer(AppOptions opt) {
        [&sns] { sns.NotifyOutbox(); }});
   std::vector<store::Migration> migrations = ssm::SsmService::Migrations();
   for (auto& m : ssm::RunCommand::Migrations()) migrations.push_back(std::move(m));
+  for (auto& m : ssm::Associations::Migrations()) migrations.push_back(std::move(m));
   for (auto& m : delivery::Outbox::Migrations()) migrations.push_back(std::move(m));
   for (auto& m : sns::SnsService::Migrations()) migrations.push_back(std::move(m));
   for (auto& m : sqs::SqsService::Migrations()) migrations.push_back(std::move(m));
@@ -169,8 +175,29 @@ int RunServer(AppOptions opt) {
   dopt.nodes = &ssm.node_authority();
   // Unauthenticated links in SNS messages (SubscribeURL, UnsubscribeURL, SigningCertURL), and
   // signed links to Run Command's full output (StandardOutputUrl).
-  dopt.links = [&sns, &run_command,
-                &clock](const wire::HttpRequest& req) -> std::optional<wire::HttpResponse> {
+  // Under --dev, /_groundcrew/clock moves the schedule clock forward (POST
+  // {"advance_seconds": N}) and tells where it is (GET), so schedule tests need not sleep.
+  dopt.links = [&sns, &run_command, &clock, &schedule_clock, dev = opt.dev](
+                   const wire::HttpRequest& req) -> std::optional<wire::HttpResponse> {
+    if (dev && req.Path() == "/_groundcrew/clock") {
+      wire::HttpResponse resp;
+      resp.content_type = "application/json";
+      resp.log_operation = "dev.clock";
+      if (req.method == "POST") {
+        auto in = nlohmann::json::parse(req.body, nullptr, false);
+        if (!in.is_object() || !in.contains("advance_seconds") ||
+            !in["advance_seconds"].is_number() || in["advance_seconds"].get<double>() < 0) {
+          resp.status = 400;
+          resp.body = R"({"message":"expected {\"advance_seconds\": N >= 0}"})";
+          return resp;
+        }
+        schedule_clock.Advance(static_cast<int64_t>(in["advance_seconds"].get<double>() * 1000));
+      }
+      resp.body = nlohmann::json{{"now_ms", schedule_clock.NowMillis()},
+                                 {"offset_ms", schedule_clock.offset_millis()}}
+                      .dump();
+      return resp;
+    }
     if (req.Path().substr(0, 24) == "/_groundcrew/ssm/output/") {
       auto link = run_command.HandleOutputLink(req.Path(), req.Query());
       wire::HttpResponse resp;
@@ -192,6 +219,7 @@ int RunServer(AppOptions opt) {
   Dispatcher dispatcher(**creds, clock, dopt);
   wire::ServiceDef ssm_def = ssm.Definition();
   run_command.AddOperations(ssm_def);
+  associations.AddOperations(ssm_def);
   dispatcher.AddService(std::move(ssm_def));
   dispatcher.AddService(run_command.MessageDeliveryDefinition());
   dispatcher.AddService(sts::MakeStsService());
@@ -240,6 +268,7 @@ int RunServer(AppOptions opt) {
   });
   outbox.Start();
   run_command.Start();
+  associations.Start();
   std::unique_ptr<LocalAgent> local_agent;
   if (opt.local_agent) {
     LocalAgentOptions lopt;
