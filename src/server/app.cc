@@ -1,6 +1,7 @@
 #include "server/app.h"
 
 #include <fmt/format.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -41,6 +42,16 @@ Result<std::string> LoadOrCreateKey(const std::string& path) {
   return key;
 }
 
+// Every managed node keeps a long-poll connection open: take the hard limit of file descriptors
+// rather than a soft default of 1,024 (systemd's default hard limit is 524,288).
+void RaiseFileLimit() {
+  struct rlimit lim {};
+  if (::getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+    lim.rlim_cur = lim.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &lim);
+  }
+}
+
 // A program installed beside groundcrewd (build/bin/, /usr/bin/).
 std::string SiblingProgram(const std::string& name) {
   std::error_code ec;
@@ -61,6 +72,7 @@ std::string DefaultDataDir() {
 
 int RunServer(AppOptions opt) {
   auto started = std::chrono::steady_clock::now();
+  RaiseFileLimit();
   if (opt.data_dir.empty()) opt.data_dir = DefaultDataDir();
   std::error_code ec;
   std::filesystem::create_directories(opt.data_dir + "/keys", ec);

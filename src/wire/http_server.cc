@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <condition_variable>
@@ -330,11 +331,28 @@ struct HttpServer::Impl {
     for (auto& loop : loops) loop->stop();
   }
 
+  std::chrono::steady_clock::time_point last_fd_warning{};  // accept loop only
+
   void Accept() {
     asio::io_context& target = *loops[next_loop++ % loops.size()];
     acceptor->async_accept(target, [this](beast::error_code ec, tcp::socket sock) {
       if (ec) {
         if (ec == asio::error::operation_aborted || !acceptor->is_open()) return;
+        if (ec == asio::error::no_descriptors || ec.value() == ENFILE) {
+          // Out of file descriptors: retrying at once would spin a core. Say so (once a
+          // minute) and try again shortly, when connections have closed.
+          const auto now = std::chrono::steady_clock::now();
+          if (now - last_fd_warning > std::chrono::minutes(1)) {
+            last_fd_warning = now;
+            fmt::print(stderr, "groundcrewd: cannot accept: {} (raise ulimit -n)\n",
+                       ec.message());
+          }
+          auto retry = std::make_shared<asio::steady_timer>(main(), std::chrono::milliseconds(100));
+          retry->async_wait([this, retry](beast::error_code) {
+            if (acceptor->is_open()) Accept();
+          });
+          return;
+        }
         Accept();
         return;
       }
