@@ -142,6 +142,8 @@ int RunServer(AppOptions opt) {
   OffsetClock schedule_clock;
   ssm::Associations associations(**store, ssm.documents(), ssm.nodes(), run_command,
                                  schedule_clock);
+  ssm.compliance().set_association_items(
+      [&associations](const wire::CallContext& ctx) { return associations.ComplianceItems(ctx); });
   run_command.set_notifier(
       {[&sns](store::Tx& tx, const ssm::commands::Notice& n) {
          return sns.PublishInTransaction(tx, n.account, n.region, n.topic_arn, n.message);

@@ -183,6 +183,57 @@ class AssociationsTest(unittest.TestCase):
         self.assertEqual(self.error(self.ssm.delete_association, AssociationId=aid),
                          "AssociationDoesNotExist")
 
+    def test_compliance(self):
+        good, bad = self.node("comp"), self.node("comp")
+        aid = self.ssm.create_association(
+            Name="AWS-RunShellScript", Targets=[{"Key": "tag:Role", "Values": ["comp"]}],
+            Parameters={"commands": ["true"]}, AssociationName="comp-check",
+            ComplianceSeverity="HIGH")["AssociationDescription"]["AssociationId"]
+        self.serve(good, aid, "Success")
+        self.serve(bad, aid, "Failed")
+        deadline = time.time() + 10
+        items = []
+        while time.time() < deadline and len(items) < 2:
+            items = self.ssm.list_compliance_items(
+                ResourceIds=[good.id, bad.id], ResourceTypes=["ManagedInstance"],
+                Filters=[{"Key": "ComplianceType", "Values": ["Association"],
+                          "Type": "EQUAL"}])["ComplianceItems"]
+            time.sleep(0.2)
+        by_node = {i["ResourceId"]: i for i in items}
+        self.assertEqual((by_node[good.id]["Status"], by_node[good.id]["Severity"],
+                          by_node[good.id]["Id"], by_node[good.id]["Title"]),
+                         ("COMPLIANT", "HIGH", aid, "comp-check"))
+        self.assertEqual(by_node[bad.id]["Status"], "NON_COMPLIANT")
+        self.assertEqual(by_node[bad.id]["Details"]["DocumentName"], "AWS-RunShellScript")
+        # A custom type from the node itself (its own credentials).
+        good.agent.signed_call("PutComplianceItems", {
+            "ResourceId": good.id, "ResourceType": "ManagedInstance",
+            "ComplianceType": "Custom:Firewall",
+            "ExecutionSummary": {"ExecutionTime": time.time()},
+            "Items": [{"Id": "port-22", "Title": "ssh closed", "Severity": "CRITICAL",
+                       "Status": "NON_COMPLIANT", "Details": {"Port": "22"}}]})
+        with self.assertRaises(Exception) as e:  # not for another node
+            bad.agent.signed_call("PutComplianceItems", {
+                "ResourceId": good.id, "ResourceType": "ManagedInstance",
+                "ComplianceType": "Custom:Firewall", "ExecutionSummary": {"ExecutionTime": 1},
+                "Items": []})
+        self.assertEqual(e.exception.code, "AccessDeniedException")
+        res = self.ssm.list_resource_compliance_summaries(
+            Filters=[{"Key": "ResourceId", "Values": [good.id], "Type": "EQUAL"}]
+        )["ResourceComplianceSummaryItems"]
+        by_type = {r["ComplianceType"]: r for r in res}
+        self.assertEqual((by_type["Custom:Firewall"]["Status"],
+                          by_type["Custom:Firewall"]["OverallSeverity"]),
+                         ("NON_COMPLIANT", "CRITICAL"))
+        self.assertEqual(by_type["Association"]["Status"], "COMPLIANT")
+        summaries = self.ssm.list_compliance_summaries(
+            Filters=[{"Key": "ComplianceType", "Values": ["Custom:Firewall"], "Type": "EQUAL"}]
+        )["ComplianceSummaryItems"]
+        self.assertEqual(summaries[0]["NonCompliantSummary"]["NonCompliantCount"], 1)
+        self.assertEqual(summaries[0]["NonCompliantSummary"]["SeveritySummary"]["CriticalCount"], 1)
+        self.assertEqual(self.error(self.ssm.list_compliance_items,
+                                    Filters=[{"Key": "Bogus", "Values": ["x"]}]), "InvalidFilter")
+
     def test_zz_kill_9_neither_loses_nor_repeats(self):
         n = self.node("batch")
         aid = self.ssm.create_association(

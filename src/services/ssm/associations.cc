@@ -1030,4 +1030,40 @@ Result<Json> Associations::UpdateAssociationStatus(const Ctx& ctx, const Json& i
   return Json{{"AssociationDescription", *d}};
 }
 
+Result<std::vector<ComplianceItem>> Associations::ComplianceItems(const Ctx& ctx) {
+  std::vector<ComplianceItem> out;
+  Status st = store_.Read([&](Tx& tx) -> Status {
+    auto rows = tx.Query(
+        "SELECT t.association_id, t.node_id, t.execution_id, t.executed_ms, a.spec, i.details"
+        " FROM ssm_association_target t JOIN ssm_association a ON a.association_id ="
+        " t.association_id JOIN ssm_invocation i ON i.command_id = t.command_id AND"
+        " i.instance_id = t.node_id WHERE a.account = ? AND a.region = ? AND a.deleted = 0"
+        " ORDER BY t.node_id, t.association_id",
+        {ctx.account_id, ctx.region});
+    if (!rows.ok()) return rows.take_error();
+    for (const auto& r : *rows) {
+      const std::string details = r.Str(5);
+      if (!cmd::IsTerminal(details)) continue;  // still running: nothing to say yet
+      Json spec = Json::parse(r.Str(4), nullptr, false);
+      if (spec.value("SyncCompliance", "AUTO") == "MANUAL") continue;
+      ComplianceItem i;
+      i.compliance_type = "Association";
+      i.resource_id = r.Str(1);
+      i.id = r.Str(0);
+      i.title = spec.value("AssociationName", "");
+      i.status = details == cmd::kSuccess ? "COMPLIANT" : "NON_COMPLIANT";
+      i.severity = spec.value("ComplianceSeverity", "UNSPECIFIED");
+      i.details = {{"DocumentName", spec.value("Name", "")},
+                   {"DocumentVersion", spec.value("DocumentVersion", "$DEFAULT")}};
+      i.execution_summary = {{"ExecutionTime", Seconds(r.Int(3))},
+                             {"ExecutionId", r.Str(2)},
+                             {"ExecutionType", "Command"}};
+      out.push_back(std::move(i));
+    }
+    return Ok{};
+  });
+  if (!st.ok()) return st.take_error();
+  return out;
+}
+
 }  // namespace gc::ssm

@@ -28,6 +28,7 @@
 #include "common/status.h"
 #include "common/timer_queue.h"
 #include "common/worker_pool.h"
+#include "services/ssm/compliance.h"
 #include "services/ssm/documents.h"
 #include "services/ssm/managed_nodes.h"
 #include "services/ssm/run_command.h"
@@ -65,6 +66,10 @@ class Associations {
   Result<Json> DescribeInstanceAssociationsStatus(const Ctx& ctx, const Json& in);
   Result<Json> DescribeEffectiveInstanceAssociations(const Ctx& ctx, const Json& in);
   Result<Json> UpdateAssociationStatus(const Ctx& ctx, const Json& in);
+
+  // Compliance type "Association": per association and node whose latest run has ended,
+  // COMPLIANT when it succeeded (SyncCompliance MANUAL associations excepted).
+  Result<std::vector<ComplianceItem>> ComplianceItems(const Ctx& ctx);
 
   struct Row;
 

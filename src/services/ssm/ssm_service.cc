@@ -13,7 +13,8 @@ SsmService::SsmService(store::Store& store, std::string encryption_key, NodeOpti
       node_credentials_(
           store, nodes.credentials_key.empty() ? crypto::RandomBytes(32) : nodes.credentials_key),
       nodes_(store, node_credentials_, nodes.ping_timeout_seconds),
-      inventory_(store, nodes_) {
+      inventory_(store, nodes_),
+      compliance_(store, nodes_) {
   tags_.RegisterType("ManagedInstance",
                      [this](const wire::CallContext& ctx, const std::string& id) {
                        return nodes_.ResolveExisting(ctx, id);
@@ -34,6 +35,7 @@ std::vector<store::Migration> SsmService::Migrations() {
   for (auto& m : NodeCredentials::Migrations()) all.push_back(std::move(m));
   for (auto& m : Documents::Migrations()) all.push_back(std::move(m));
   for (auto& m : Inventory::Migrations()) all.push_back(std::move(m));
+  for (auto& m : Compliance::Migrations()) all.push_back(std::move(m));
   return all;
 }
 
@@ -75,6 +77,7 @@ wire::ServiceDef SsmService::Definition() {
   };
   AddNodeOperations(def);
   inventory_.AddOperations(def);
+  compliance_.AddOperations(def);
   return def;
 }
 

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "services/ssm/activations.h"
+#include "services/ssm/compliance.h"
 #include "services/ssm/documents.h"
 #include "services/ssm/inventory.h"
 #include "services/ssm/managed_nodes.h"
@@ -37,6 +38,7 @@ class SsmService {
   Documents& documents() { return documents_; }
   ManagedNodes& nodes() { return nodes_; }
   Activations& activations() { return activations_; }
+  Compliance& compliance() { return compliance_; }
   // For the dispatcher: managed nodes' credentials and registration keys.
   const wire::NodeAuthority& node_authority() const { return node_credentials_; }
   // Drops in-memory copies of stored state (after the store was reset).
@@ -55,6 +57,7 @@ class SsmService {
   NodeCredentials node_credentials_;
   ManagedNodes nodes_;
   Inventory inventory_;
+  Compliance compliance_;
 };
 
 }  // namespace gc::ssm
