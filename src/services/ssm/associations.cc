@@ -34,19 +34,7 @@ AwsError InvalidSchedule(const std::string& m) { return {"InvalidSchedule", m, 4
 
 double Seconds(int64_t ms) { return static_cast<double>(ms) / 1000.0; }
 
-int64_t ParseIsoMs(const std::string& s) {
-  std::tm tm{};
-  int y = 0, mo = 0, d = 0, h = 0, mi = 0;
-  double sec = 0;
-  int n = std::sscanf(s.c_str(), "%d-%d-%dT%d:%d:%lf", &y, &mo, &d, &h, &mi, &sec);
-  if (n != 3 && n != 6) return -1;
-  tm.tm_year = y - 1900;
-  tm.tm_mon = mo - 1;
-  tm.tm_mday = d;
-  tm.tm_hour = h;
-  tm.tm_min = mi;
-  return static_cast<int64_t>(timegm(&tm)) * 1000 + static_cast<int64_t>(sec * 1000);
-}
+int64_t ParseIsoMs(const std::string& s) { return cmd::ParseIsoMillis(s); }
 
 // The due time after a run at `now_ms` of a run that was due at `due_ms`; -1 for none (no
 // schedule, an at() that has passed).
@@ -138,6 +126,17 @@ Result<std::optional<Associations::Row>> LoadRow(Tx& tx, const wire::CallContext
     return std::optional<Associations::Row>();
   }
   return std::optional<Associations::Row>(std::move(row));
+}
+
+// Reads `fn` with the caller's association `id` loaded; AssociationDoesNotExist without one.
+Status ReadAssociation(store::Store& store, const wire::CallContext& ctx, const std::string& id,
+                       const std::function<Status(Tx&, const Associations::Row&)>& fn) {
+  return store.Read([&](Tx& tx) -> Status {
+    auto row = LoadRow(tx, &ctx, id);
+    if (!row.ok()) return row.take_error();
+    if (!*row) return DoesNotExist();
+    return fn(tx, **row);
+  });
 }
 
 // The latest execution: {execution id, command id, created ms}; empty when it never ran.
@@ -774,12 +773,7 @@ Result<Json> Associations::ListAssociations(const Ctx& ctx, const Json& in) {
 Result<Json> Associations::ListAssociationVersions(const Ctx& ctx, const Json& in) {
   const std::string id = in.value("AssociationId", "");
   Json list = Json::array();
-  bool found = false;
-  Status st = store_.Read([&](Tx& tx) -> Status {
-    auto row = LoadRow(tx, &ctx, id);
-    if (!row.ok()) return row.take_error();
-    found = row->has_value();
-    if (!found) return Ok{};
+  Status st = ReadAssociation(store_, ctx, id, [&](Tx& tx, const Row&) -> Status {
     auto r = tx.Query("SELECT version, spec, created_ms FROM ssm_association_version WHERE"
                       " association_id = ? ORDER BY version",
                       {id});
@@ -797,19 +791,13 @@ Result<Json> Associations::ListAssociationVersions(const Ctx& ctx, const Json& i
     return Ok{};
   });
   if (!st.ok()) return st.take_error();
-  if (!found) return DoesNotExist();
   return Json{{"AssociationVersions", list}};
 }
 
 Result<Json> Associations::DescribeAssociationExecutions(const Ctx& ctx, const Json& in) {
   const std::string id = in.value("AssociationId", "");
   Json list = Json::array();
-  bool found = false;
-  Status st = store_.Read([&](Tx& tx) -> Status {
-    auto row = LoadRow(tx, &ctx, id);
-    if (!row.ok()) return row.take_error();
-    found = row->has_value();
-    if (!found) return Ok{};
+  Status st = ReadAssociation(store_, ctx, id, [&](Tx& tx, const Row&) -> Status {
     auto execs = LoadExecutions(tx, id);
     if (!execs.ok()) return execs.take_error();
     for (const auto& e : *execs) {
@@ -853,7 +841,6 @@ Result<Json> Associations::DescribeAssociationExecutions(const Ctx& ctx, const J
     return Ok{};
   });
   if (!st.ok()) return st.take_error();
-  if (!found) return DoesNotExist();
   return Json{{"AssociationExecutions", list}};
 }
 
@@ -861,12 +848,8 @@ Result<Json> Associations::DescribeAssociationExecutionTargets(const Ctx& ctx, c
   const std::string id = in.value("AssociationId", "");
   const std::string execution = in.value("ExecutionId", "");
   Json list = Json::array();
-  bool found = false, exec_found = false;
-  Status st = store_.Read([&](Tx& tx) -> Status {
-    auto row = LoadRow(tx, &ctx, id);
-    if (!row.ok()) return row.take_error();
-    found = row->has_value();
-    if (!found) return Ok{};
+  bool exec_found = false;
+  Status st = ReadAssociation(store_, ctx, id, [&](Tx& tx, const Row&) -> Status {
     auto e = tx.Query("SELECT command_id, version FROM ssm_association_execution WHERE"
                       " association_id = ? AND execution_id = ?",
                       {id, execution});
@@ -901,7 +884,6 @@ Result<Json> Associations::DescribeAssociationExecutionTargets(const Ctx& ctx, c
     return Ok{};
   });
   if (!st.ok()) return st.take_error();
-  if (!found) return DoesNotExist();
   if (!exec_found) {
     return AwsError{"AssociationExecutionDoesNotExist",
                     "The specified execution ID does not exist. Verify the ID number and try "

@@ -28,6 +28,8 @@ inline constexpr const char* kCancelKind = "cancel";
 
 // ISO-8601 UTC with milliseconds: 2024-10-16T10:00:00.123Z.
 std::string IsoMillis(int64_t ms);
+// "2024-10-16T10:00:00Z" / "…:00.123Z" / "2024-10-16" → epoch ms; -1 when unreadable.
+int64_t ParseIsoMillis(const std::string& s);
 // The ec2messages message id of a command's sendCommand message for a node.
 std::string MessageIdOf(const std::string& command_id, const std::string& node_id);
 

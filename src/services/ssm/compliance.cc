@@ -319,6 +319,20 @@ std::vector<ResourceSummary> Summarise(const std::vector<ComplianceItem>& items)
   return out;
 }
 
+// The summary filters: ComplianceType, Status, OverallSeverity, ResourceType, ResourceId.
+bool SummaryPasses(const ResourceSummary& s, const std::vector<Filter>& filters) {
+  for (const auto& f : filters) {
+    const std::string v = f.key == "ComplianceType"    ? s.compliance_type
+                          : f.key == "Status"          ? (s.IsCompliant() ? "COMPLIANT"
+                                                                          : "NON_COMPLIANT")
+                          : f.key == "OverallSeverity" ? s.OverallSeverity()
+                          : f.key == "ResourceType"    ? s.resource_type
+                                                       : s.resource_id;
+    if (!f.Passes(v)) return false;
+  }
+  return true;
+}
+
 int64_t Total(const std::map<std::string, int64_t>& m) {
   int64_t n = 0;
   for (const auto& [k, v] : m) n += v;
@@ -336,16 +350,7 @@ Result<Json> Compliance::ListResourceComplianceSummaries(const Ctx& ctx, const J
   Json list = Json::array();
   for (const auto& s : Summarise(*all)) {
     const std::string status = s.IsCompliant() ? "COMPLIANT" : "NON_COMPLIANT";
-    bool ok = true;
-    for (const auto& f : *filters) {
-      const std::string v = f.key == "ComplianceType"    ? s.compliance_type
-                            : f.key == "Status"          ? status
-                            : f.key == "OverallSeverity" ? s.OverallSeverity()
-                            : f.key == "ResourceType"    ? s.resource_type
-                                                         : s.resource_id;
-      if (!f.Passes(v)) ok = false;
-    }
-    if (!ok) continue;
+    if (!SummaryPasses(s, *filters)) continue;
     list.push_back({{"ComplianceType", s.compliance_type},
                     {"ResourceType", s.resource_type},
                     {"ResourceId", s.resource_id},
@@ -374,17 +379,7 @@ Result<Json> Compliance::ListComplianceSummaries(const Ctx& ctx, const Json& in)
   };
   std::map<std::string, Counts> by_type;
   for (const auto& s : Summarise(*all)) {
-    const std::string status = s.IsCompliant() ? "COMPLIANT" : "NON_COMPLIANT";
-    bool ok = true;
-    for (const auto& f : *filters) {
-      const std::string v = f.key == "ComplianceType"    ? s.compliance_type
-                            : f.key == "Status"          ? status
-                            : f.key == "OverallSeverity" ? s.OverallSeverity()
-                            : f.key == "ResourceType"    ? s.resource_type
-                                                         : s.resource_id;
-      if (!f.Passes(v)) ok = false;
-    }
-    if (!ok) continue;
+    if (!SummaryPasses(s, *filters)) continue;
     auto& c = by_type[s.compliance_type];
     (s.IsCompliant() ? c.compliant : c.non_compliant)[s.OverallSeverity()]++;
   }

@@ -55,21 +55,7 @@ AwsError NotANode() {
           "Only a managed node's own credentials may call the message delivery service.", 400};
 }
 
-// "2024-10-16T10:00:00Z" / "…:00.123Z" / "2024-10-16" → epoch ms; -1 when unreadable.
-int64_t ParseIso(const std::string& s) {
-  std::tm tm{};
-  int y = 0, mo = 0, d = 0, h = 0, mi = 0;
-  double sec = 0;
-  int n = std::sscanf(s.c_str(), "%d-%d-%dT%d:%d:%lf", &y, &mo, &d, &h, &mi, &sec);
-  if (n != 3 && n != 6) return -1;
-  tm.tm_year = y - 1900;
-  tm.tm_mon = mo - 1;
-  tm.tm_mday = d;
-  tm.tm_hour = h;
-  tm.tm_min = mi;
-  int64_t base = static_cast<int64_t>(timegm(&tm));
-  return base * 1000 + static_cast<int64_t>(sec * 1000);
-}
+int64_t ParseIso(const std::string& s) { return cmd::ParseIsoMillis(s); }
 
 double Seconds(int64_t ms) { return static_cast<double>(ms) / 1000.0; }
 
@@ -1181,12 +1167,16 @@ void RunCommand::Attempt(const std::shared_ptr<Poll>& poll) {
       });
 }
 
-namespace {
-
-struct MessageRow {
+// A row of ssm_node_message, as the agent-facing operations check it.
+struct NodeMessage {
   std::string node, command_id, kind;
   bool done = false;
 };
+
+namespace {
+
+using MessageRow = NodeMessage;
+
 Result<std::optional<MessageRow>> LoadMessage(Tx& tx, const std::string& id) {
   auto r = tx.Query(
       "SELECT node_id, command_id, kind, done FROM ssm_node_message WHERE"
@@ -1237,41 +1227,49 @@ Result<std::optional<MessageTarget>> LoadTarget(Tx& tx, const std::string& comma
 
 }  // namespace
 
-void RunCommand::AcknowledgeMessage(const Ctx& ctx, const Json& in, wire::Done done) {
+void RunCommand::ChangeOwnMessage(const Ctx& ctx, const Json& in, wire::Done done,
+                                  MessageChange change, Json answer) {
   if (!ctx.is_node) return done(NotANode());
   const std::string id = in.value("MessageId", "");
   const int64_t now = clock_.NowMillis();
   auto known = std::make_shared<bool>(false);
   const std::string node = ctx.caller_user_id;
   WriteAsyncAndNotify(
-      [=, this](Tx& tx, cmd::Effects& effects) -> Status {
+      [=, this, change = std::move(change)](Tx& tx, cmd::Effects& effects) -> Status {
         auto m = LoadOwnMessage(tx, id, node);
         if (!m.ok()) return m.take_error();
         *known = m->has_value();
         if (!*known) return Ok{};
-        if (Status d = MarkMessageDone(tx, id); !d.ok()) return d;
-        if ((*m)->kind != kSendKind) return Ok{};
-        auto t = LoadTarget(tx, (*m)->command_id, (*m)->node, now, effects);
-        if (!t.ok()) return t.take_error();
-        if (!*t) return Ok{};
-        InvocationRow& inv = (*t)->inv;
-        inv.delivered = true;
-        if (inv.start_ms == 0) inv.start_ms = now;
-        const bool waiting = inv.details == cmd::kPending || inv.details == cmd::kDelayed;
-        if (Status s = (*t)->update.Set(inv, waiting ? cmd::kInProgress : inv.details); !s.ok()) {
-          return s;
-        }
-        return (*t)->update.Finish();
+        return change(tx, **m, now, effects);
       },
-      [=](Status st) {
+      [=, answer = std::move(answer)](Status st) {
         if (!st.ok()) return done(st.take_error());
         if (!*known) return done(InvalidMessageId(id));
-        done(Json::object());
+        done(answer);
       });
 }
 
+void RunCommand::AcknowledgeMessage(const Ctx& ctx, const Json& in, wire::Done done) {
+  const std::string id = in.value("MessageId", "");
+  auto change = [id](Tx& tx, const MessageRow& m, int64_t now, cmd::Effects& effects) -> Status {
+    if (Status d = MarkMessageDone(tx, id); !d.ok()) return d;
+    if (m.kind != kSendKind) return Ok{};
+    auto t = LoadTarget(tx, m.command_id, m.node, now, effects);
+    if (!t.ok()) return t.take_error();
+    if (!*t) return Ok{};
+    InvocationRow& inv = (*t)->inv;
+    inv.delivered = true;
+    if (inv.start_ms == 0) inv.start_ms = now;
+    const bool waiting = inv.details == cmd::kPending || inv.details == cmd::kDelayed;
+    if (Status s = (*t)->update.Set(inv, waiting ? cmd::kInProgress : inv.details); !s.ok()) {
+      return s;
+    }
+    return (*t)->update.Finish();
+  };
+  ChangeOwnMessage(ctx, in, std::move(done), change, Json::object());
+}
+
 void RunCommand::SendReply(const Ctx& ctx, const Json& in, wire::Done done) {
-  if (!ctx.is_node) return done(NotANode());
   const std::string id = in.value("MessageId", "");
   const std::string reply_id = in.value("ReplyId", "");
   Json payload = Json::parse(in.value("Payload", ""), nullptr, false);
@@ -1279,78 +1277,53 @@ void RunCommand::SendReply(const Ctx& ctx, const Json& in, wire::Done done) {
     return done(
         AwsError{"InvalidMessageIdException", "The reply payload is not a JSON object.", 400});
   }
-  const int64_t now = clock_.NowMillis();
-  auto known = std::make_shared<bool>(false);
-  const std::string node = ctx.caller_user_id;
-  WriteAsyncAndNotify(
-      [=, this](Tx& tx, cmd::Effects& effects) -> Status {
-        auto m = LoadOwnMessage(tx, id, node);
-        if (!m.ok()) return m.take_error();
-        *known = m->has_value();
-        if (!*known) return Ok{};
-        // The agent resends a reply with the same ReplyId (2.8): take it once.
-        auto dup = tx.Exec(
-            "INSERT INTO ssm_command_reply (message_id, reply_id, received_ms)"
-            " VALUES (?, ?, ?) ON CONFLICT (message_id, reply_id) DO NOTHING",
-            {id, reply_id, now});
-        if (!dup.ok()) return dup.take_error();
-        if (*dup == 0) return Ok{};
-        if ((*m)->kind != kSendKind) return Ok{};
-        auto t = LoadTarget(tx, (*m)->command_id, (*m)->node, now, effects);
-        if (!t.ok()) return t.take_error();
-        if (!*t) return Ok{};
-        InvocationRow& inv = (*t)->inv;
-        cmd::MergeReply(inv.state, payload);
-        inv.delivered = true;
-        if (inv.start_ms == 0) inv.start_ms = now;
-        std::string details = inv.details;
-        if (!cmd::IsTerminal(details)) {
-          std::string final_details =
-              cmd::DetailsFromDocumentStatus(inv.state.value("documentStatus", ""));
-          details = final_details.empty() ? std::string(cmd::kInProgress) : final_details;
-        }
-        if (Status s = (*t)->update.Set(inv, details); !s.ok()) return s;
-        if (cmd::IsTerminal(details)) {
-          if (Status d = MarkMessageDone(tx, id); !d.ok()) return d;
-        }
-        return (*t)->update.Finish();
-      },
-      [=](Status st) {
-        if (!st.ok()) return done(st.take_error());
-        if (!*known) return done(InvalidMessageId(id));
-        done(Json{{"MessageId", id},
-                  {"ReplyId", reply_id},
-                  {"ReplyStatus", "Acknowledged"},
-                  {"Description", ""}});
-      });
+  auto change = [id, reply_id, payload](Tx& tx, const MessageRow& m, int64_t now,
+                                        cmd::Effects& effects) -> Status {
+    // The agent resends a reply with the same ReplyId (2.8): take it once.
+    auto dup = tx.Exec("INSERT INTO ssm_command_reply (message_id, reply_id, received_ms)"
+                       " VALUES (?, ?, ?) ON CONFLICT (message_id, reply_id) DO NOTHING",
+                       {id, reply_id, now});
+    if (!dup.ok()) return dup.take_error();
+    if (*dup == 0 || m.kind != kSendKind) return Ok{};
+    auto t = LoadTarget(tx, m.command_id, m.node, now, effects);
+    if (!t.ok()) return t.take_error();
+    if (!*t) return Ok{};
+    InvocationRow& inv = (*t)->inv;
+    cmd::MergeReply(inv.state, payload);
+    inv.delivered = true;
+    if (inv.start_ms == 0) inv.start_ms = now;
+    std::string details = inv.details;
+    if (!cmd::IsTerminal(details)) {
+      std::string final_details =
+          cmd::DetailsFromDocumentStatus(inv.state.value("documentStatus", ""));
+      details = final_details.empty() ? std::string(cmd::kInProgress) : final_details;
+    }
+    if (Status s = (*t)->update.Set(inv, details); !s.ok()) return s;
+    if (cmd::IsTerminal(details)) {
+      if (Status d = MarkMessageDone(tx, id); !d.ok()) return d;
+    }
+    return (*t)->update.Finish();
+  };
+  ChangeOwnMessage(ctx, in, std::move(done), change,
+                   Json{{"MessageId", id},
+                        {"ReplyId", reply_id},
+                        {"ReplyStatus", "Acknowledged"},
+                        {"Description", ""}});
 }
 
 void RunCommand::FailMessage(const Ctx& ctx, const Json& in, wire::Done done) {
-  if (!ctx.is_node) return done(NotANode());
   const std::string id = in.value("MessageId", "");
-  const int64_t now = clock_.NowMillis();
-  auto known = std::make_shared<bool>(false);
-  const std::string node = ctx.caller_user_id;
-  WriteAsyncAndNotify(
-      [=, this](Tx& tx, cmd::Effects& effects) -> Status {
-        auto m = LoadOwnMessage(tx, id, node);
-        if (!m.ok()) return m.take_error();
-        *known = m->has_value();
-        if (!*known) return Ok{};
-        if (Status d = MarkMessageDone(tx, id); !d.ok()) return d;
-        if ((*m)->kind != kSendKind) return Ok{};
-        auto t = LoadTarget(tx, (*m)->command_id, (*m)->node, now, effects);
-        if (!t.ok()) return t.take_error();
-        if (!*t) return Ok{};
-        (*t)->inv.delivered = true;
-        if (Status s = (*t)->update.Set((*t)->inv, cmd::kFailed); !s.ok()) return s;
-        return (*t)->update.Finish();
-      },
-      [=](Status st) {
-        if (!st.ok()) return done(st.take_error());
-        if (!*known) return done(InvalidMessageId(id));
-        done(Json::object());
-      });
+  auto change = [id](Tx& tx, const MessageRow& m, int64_t now, cmd::Effects& effects) -> Status {
+    if (Status d = MarkMessageDone(tx, id); !d.ok()) return d;
+    if (m.kind != kSendKind) return Ok{};
+    auto t = LoadTarget(tx, m.command_id, m.node, now, effects);
+    if (!t.ok()) return t.take_error();
+    if (!*t) return Ok{};
+    (*t)->inv.delivered = true;
+    if (Status s = (*t)->update.Set((*t)->inv, cmd::kFailed); !s.ok()) return s;
+    return (*t)->update.Finish();
+  };
+  ChangeOwnMessage(ctx, in, std::move(done), change, Json::object());
 }
 
 Result<Json> RunCommand::DeleteMessage(const Ctx& ctx, const Json& in) {

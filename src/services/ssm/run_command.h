@@ -33,6 +33,8 @@
 
 namespace gc::ssm {
 
+struct NodeMessage;  // run_command.cc
+
 struct RunCommandOptions {
   int64_t poll_wait_ms = 15000;    // an empty GetMessages is held this long (agent: 20 s client)
   int64_t sweep_interval_ms = 1000;
@@ -129,6 +131,13 @@ class RunCommand {
   struct Poll;
   void Attempt(const std::shared_ptr<Poll>& poll);
   void ScheduleSweep();
+  // AcknowledgeMessage, SendReply and FailMessage: finds the caller's own message `MessageId`
+  // (InvalidMessageIdException otherwise), applies `change` in an asynchronous write and answers
+  // `answer` from the commit.
+  using MessageChange = std::function<Status(store::Tx&, const NodeMessage&, int64_t now,
+                                             commands::Effects&)>;
+  void ChangeOwnMessage(const Ctx& ctx, const Json& in, wire::Done done, MessageChange change,
+                        Json answer);
   // Commits `fn` with the notices it made published in the same transaction, then wakes the
   // polls of the nodes it gave new messages.
   Status WriteAndNotify(const std::function<Status(store::Tx&, commands::Effects&)>& fn);
