@@ -1,4 +1,5 @@
-// groundcrew-agent: the node agent. Thin main(): `register` and `run` flags to the agent library.
+// groundcrew-agent: the node agent. Thin main(): `register`, `run` and `inventory` flags to the
+// agent library.
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <unistd.h>
@@ -8,7 +9,9 @@
 #include <cstring>
 
 #include "agent/agent.h"
+#include "agent/aws_client.h"
 #include "agent/files.h"
+#include "agent/inventory.h"
 #include "agent/log.h"
 #include "agent/registration.h"
 #include "common/clock.h"
@@ -94,7 +97,55 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 86400))
       ->group("");
 
+  // `inventory`: what aws:softwareInventory would upload, printed instead (nothing is sent).
+  std::string inv_root = "/";
+  std::string inv_state_dir = "/var/lib/groundcrew-agent";
+  std::string inv_files;
+  CLI::App* inventory_cmd = app.add_subcommand(
+      "inventory",
+      "print the inventory items aws:softwareInventory would upload (every type enabled; "
+      "nothing is sent)");
+  inventory_cmd->add_option("--root", inv_root, "root directory to read")->capture_default_str();
+  inventory_cmd
+      ->add_option("--state-dir", inv_state_dir,
+                   "state directory (its inventory/custom folder holds custom inventory)")
+      ->capture_default_str();
+  inventory_cmd->add_option("--files", inv_files,
+                            "the files parameter: a JSON list of {Path, Pattern, Recursive}");
+
   CLI11_PARSE(app, argc, argv);
+
+  if (inventory_cmd->parsed()) {
+    gc::SystemClock clock;
+    gc::agent::InventoryPolicy policy;
+    policy.applications = policy.aws_components = policy.network = policy.services =
+        policy.instance_details = policy.custom = true;
+    policy.files = inv_files;
+    gc::agent::GatherOptions options;
+    options.root = gc::agent::AbsolutePath(inv_root);
+    options.custom_dir = gc::agent::AbsolutePath(inv_state_dir) + "/inventory/custom";
+    options.now_millis = clock.NowMillis();
+    const int64_t start = clock.NowMillis();
+    auto report = gc::agent::GatherInventory(policy, options);
+    if (!report.ok()) {
+      fmt::print(stderr, "groundcrew-agent: {}\n", report.error().message);
+      return 1;
+    }
+    nlohmann::json items = nlohmann::json::array();
+    for (const auto& item : report->items) {
+      items.push_back({{"TypeName", item.type_name},
+                       {"SchemaVersion", item.schema_version},
+                       {"CaptureTime", item.capture_time},
+                       {"ContentHash", item.content_hash},
+                       {"Content", item.content}});
+    }
+    for (const auto& n : report->notes) fmt::print(stderr, "{}\n", n);
+    for (const auto& w : report->warnings) fmt::print(stderr, "{}\n", w);
+    fmt::print(stderr, "gathered {} types in {} ms\n", report->items.size(),
+               clock.NowMillis() - start);
+    fmt::print("{}\n", gc::agent::DumpJson(nlohmann::json{{"Items", std::move(items)}}));
+    return 0;
+  }
 
   if (register_cmd->parsed()) {
     gc::SystemClock clock;

@@ -596,13 +596,17 @@ void Agent::StartJob(const std::string& message_id, CommandPlan plan) {
                           SafeFileName(plan.command_id.empty() ? message_id : plan.command_id);
   ctx.env = {{"AWS_SSM_INSTANCE_ID", identity_.instance_id},
              {"AWS_SSM_REGION_NAME", identity_.region},
-             {"GC_AGENT_ROOT", options_.root}};
+             {"GC_AGENT_ROOT", options_.root},
+             {"GC_AGENT_CUSTOM_INVENTORY_DIR", options_.state_dir + "/inventory/custom"}};
   ctx.min_timeout_seconds = options_.min_timeout_seconds;
   ctx.clock = &clock_;
   ctx.root = options_.root;
   ctx.get_document = [this](const std::string& name, const std::string& version) {
     return FetchDocument(name, version);
   };
+  ctx.instance_id = identity_.instance_id;
+  ctx.inventory_dir = options_.state_dir + "/inventory";
+  ctx.put_inventory = [this](const json& body) { return CallSsmFromJob("PutInventory", body); };
 
   std::lock_guard<std::mutex> lock(jobs_mu_);
   job->thread = std::thread([this, j, ctx = std::move(ctx), plan = std::move(plan)] {
@@ -618,30 +622,34 @@ void Agent::StartJob(const std::string& message_id, CommandPlan plan) {
   jobs_[message_id] = std::move(job);
 }
 
-Result<std::string> Agent::FetchDocument(const std::string& name, const std::string& version) {
+Result<json> Agent::CallSsmFromJob(const std::string& operation, const json& body) {
   AwsJsonClient client(endpoint_, identity_.region, Http(), clock_);
   client.set_abort_flag(&stop_);
-  // §3.2: as amazon-ssm-agent's GetDocument (version only when given), asking for JSON.
-  json body = {{"Name", name}, {"DocumentFormat", "JSON"}};
-  if (!version.empty()) body["DocumentVersion"] = version;
   Backoff backoff;
   for (int attempt = 1;; ++attempt) {
     auto creds = Credentials();
     if (!creds) return LocalError("the node has no credentials (it may be deregistered)");
-    auto r = client.Call(std::string(kSsmPrefix) + "GetDocument", body, "ssm",
+    auto r = client.Call(std::string(kSsmPrefix) + operation, body, "ssm",
                          CredentialsSigner(*creds), options_.call_timeout_millis);
-    if (r.ok()) {
-      std::string content = Str(*r, "Content");
-      if (content.empty()) return LocalError("GetDocument answered without Content");
-      return content;
-    }
+    if (r.ok()) return r;
     AwsError e = r.take_error();
     const bool refused = IsCredentialError(e);
     if (refused) CredentialsRefused();
     if (attempt >= 3 || e.code == kAborted || !(refused || IsRetryable(e))) return e;
-    LogWarn("GetDocument {} failed ({}); trying again", name, Describe(e));
+    LogWarn("{} failed ({}); trying again", operation, Describe(e));
     if (!SleepFor(backoff.Next())) return e;
   }
+}
+
+Result<std::string> Agent::FetchDocument(const std::string& name, const std::string& version) {
+  // §3.2: as amazon-ssm-agent's GetDocument (version only when given), asking for JSON.
+  json body = {{"Name", name}, {"DocumentFormat", "JSON"}};
+  if (!version.empty()) body["DocumentVersion"] = version;
+  auto r = CallSsmFromJob("GetDocument", body);
+  if (!r.ok()) return r.take_error();
+  std::string content = Str(*r, "Content");
+  if (content.empty()) return LocalError("GetDocument answered without Content");
+  return content;
 }
 
 void Agent::ReapJobs(bool all) {

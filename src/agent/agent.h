@@ -8,7 +8,8 @@
 //    (every SendReply of the jobs goes through the state directory, sent in order, resent with
 //    the same ReplyId until the server takes it), on a second connection;
 //  - one thread per running job (see job.h), mostly asleep in poll(2) on its script's pipes;
-//    aws:runDocument's GetDocument calls are made from it, on a connection of their own.
+//    aws:runDocument's GetDocument and aws:softwareInventory's PutInventory calls are made from
+//    it, on a connection of their own.
 // Failures back off exponentially from 1 s to 30 s; an idle agent sleeps in the long poll and
 // in a condition variable. Stop is thread-safe; everything else runs on the threads above.
 #pragma once
@@ -89,8 +90,11 @@ class Agent {
   void StartJob(const std::string& message_id, CommandPlan plan);
   void ReapJobs(bool all);
 
-  // job threads: aws:runDocument's ssm GetDocument (JSON content) with the node's credentials;
-  // up to 3 attempts on transport errors, 5xx, throttling and refused credentials.
+  // job threads: an ssm operation (e.g. "PutInventory") with the node's credentials, on a
+  // connection of its own; up to 3 attempts on transport errors, 5xx, throttling and refused
+  // credentials.
+  Result<nlohmann::json> CallSsmFromJob(const std::string& operation, const nlohmann::json& body);
+  // aws:runDocument's ssm GetDocument (JSON content), through CallSsmFromJob.
   Result<std::string> FetchDocument(const std::string& name, const std::string& version);
 
   // shared

@@ -10,6 +10,7 @@
 
 #include "agent/aws_client.h"
 #include "agent/files.h"
+#include "agent/inventory.h"
 #include "agent/log.h"
 
 namespace gc::agent {
@@ -19,6 +20,7 @@ using ojson = nlohmann::ordered_json;
 
 constexpr std::string_view kRunShellScript = "aws:runShellScript";
 constexpr std::string_view kRunDocument = "aws:runDocument";
+constexpr std::string_view kSoftwareInventory = "aws:softwareInventory";
 constexpr std::string_view kSsmDocumentType = "SSMDocument";
 constexpr std::string_view kLocalPathType = "LocalPath";
 constexpr int64_t kMaxLocalDocumentBytes = 1 << 20;  // SSM documents are at most 64 KB
@@ -413,6 +415,7 @@ PluginResult RunStep(const Step& step, const PluginContext& ctx, CancelToken& ca
   }
   if (step.action == kRunShellScript) return RunShellScript(step, ctx, cancel);
   if (step.action == kRunDocument) return RunDocument(step, ctx, cancel);
+  if (step.action == kSoftwareInventory) return RunSoftwareInventory(step, ctx, cancel);
   return Fail(std::move(r), ctx,
               "Plugin with name " + step.action + " is not supported by groundcrew-agent.");
 }

@@ -1,8 +1,10 @@
 // The plugins a step runs: aws:runShellScript (fork/exec of /bin/sh on a script file, see
 // process.h), aws:runDocument (a nested document from SSM or a local file, its steps run here),
-// and clear failures for every other action. Preconditions (§2.4) are evaluated here.
-// Thread-safe: plugins share no state, so several jobs run them at once (the document fetcher
-// of the context must be thread-safe).
+// aws:softwareInventory (inventory.h), and clear failures for every other action.
+// Preconditions (§2.4) are evaluated here.
+// Thread-safe: plugins share no state but the inventory's hash file (see inventory.h), so
+// several jobs run them at once (the document fetcher and the PutInventory caller of the context
+// must be thread-safe).
 #pragma once
 
 #include <functional>
@@ -24,6 +26,11 @@ namespace gc::agent {
 using DocumentFetcher =
     std::function<Result<std::string>(const std::string& name, const std::string& version)>;
 
+// Calls ssm PutInventory with `body` for aws:softwareInventory, signed with the node's own
+// credentials. Returns the parsed answer, or the server's error (e.g.
+// ItemContentMismatchException) or a transport error.
+using SsmPutInventory = std::function<Result<nlohmann::json>(const nlohmann::json& body)>;
+
 struct PluginContext {
   std::string orchestration_dir;  // private directory for this step (created by the plugin)
   // Environment added for scripts: AWS_SSM_INSTANCE_ID, AWS_SSM_REGION_NAME, GC_AGENT_ROOT.
@@ -40,6 +47,11 @@ struct PluginContext {
   DocumentFetcher get_document;  // empty: aws:runDocument SSMDocument sources fail
   // aws:runDocument nesting of the steps being run: 0 for the command's own document.
   int document_depth = 0;
+  // aws:softwareInventory: the node's id, its folder for content hashes and custom inventory
+  // (<state dir>/inventory), and PutInventory (empty: the plugin fails).
+  std::string instance_id;
+  std::string inventory_dir;
+  SsmPutInventory put_inventory;
 };
 
 // rundocument.executeCommandMaxDepth: a runDocument step at a deeper level fails.

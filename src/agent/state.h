@@ -5,6 +5,8 @@
 //   messages/          one file per message id taken: "started" or "done", so a message is never
 //                      run twice, even across restarts
 //   jobs/<command>/    scripts and working directories of commands (pruned after a week)
+//   inventory/         aws:softwareInventory: contentHash (the last uploaded hash per type) and
+//                      custom/*.json (custom inventory, written by the node's owners)
 // Identity functions are pure file I/O; ReplyOutbox and MessageLog are thread-safe.
 #pragma once
 
