@@ -16,6 +16,7 @@ import subprocess
 import tempfile
 import time
 import unittest
+import urllib.request
 
 import harness
 
@@ -320,6 +321,48 @@ class InventoryAgentTest(unittest.TestCase):
         self.assertIn("Custom:Rack: 1 entry, uploaded", out)
         self.assertEqual(self.entries(self.ids[1], "Custom:Rack")[0], [{"Rack": "R12", "Row": "4"}])
 
+
+    def test_zz_association_on_schedule(self):
+        """The lab's way: a State Manager association runs the AWS-owned AWS-GatherSoftwareInventory
+        (a Policy document) on a schedule; a package added to a tree appears after the next
+        scheduled run, which the --dev schedule clock brings forward instead of a 30-minute wait."""
+        node, agent = self.ids[2], self.agents[2]
+        self.ssm.add_tags_to_resource(ResourceType="ManagedInstance", ResourceId=node,
+                                      Tags=[{"Key": "Inventory", "Value": "lab"}])
+        aid = self.ssm.create_association(
+            Name="AWS-GatherSoftwareInventory", AssociationName="lab-inventory",
+            Targets=[{"Key": "tag:Inventory", "Values": ["lab"]}],
+            ScheduleExpression="rate(30 minutes)")["AssociationDescription"]["AssociationId"]
+
+        def executions_done(n):
+            deadline = time.time() + 40
+            while time.time() < deadline:
+                ex = self.ssm.describe_association_executions(
+                    AssociationId=aid)["AssociationExecutions"]
+                if len(ex) >= n and all(e["Status"] != "Pending" for e in ex):
+                    return ex
+                time.sleep(0.3)
+            self.fail(f"association {aid}: {n} finished executions expected")
+
+        ex = executions_done(1)
+        self.assertEqual(ex[0]["Status"], "Success")
+        dpkg(agent.root, "-i", build_deb(self.work, "gc-zeta", "3.1-4", "all"))
+        self.assertNotIn(("gc-zeta", "3.1-4"), self.apps(node))
+        req = urllib.request.Request(self.server.endpoint + "/_groundcrew/clock", method="POST",
+                                     data=json.dumps({"advance_seconds": 30 * 60 + 1}).encode())
+        urllib.request.urlopen(req, timeout=10).read()
+        ex = executions_done(2)
+        self.assertEqual([e["Status"] for e in ex], ["Success", "Success"])
+        self.assertIn(("gc-zeta", "3.1-4"), self.apps(node))
+        self.assertEqual(self.apps(node),
+                         installed(os.path.join(agent.root, "var", "lib", "dpkg")))
+        status = self.ssm.describe_instance_associations_status(
+            InstanceId=node)["InstanceAssociationStatusInfos"]
+        self.assertEqual([(s["AssociationId"], s["Status"]) for s in status], [(aid, "Success")])
+        items = self.ssm.list_compliance_items(
+            ResourceIds=[node], Filters=[{"Key": "ComplianceType", "Values": ["Association"],
+                                          "Type": "EQUAL"}])["ComplianceItems"]
+        self.assertEqual([(i["Id"], i["Status"]) for i in items], [(aid, "COMPLIANT")])
 
 if __name__ == "__main__":
     harness.main()

@@ -259,10 +259,10 @@ Result<Json> Associations::SpecOf(const Ctx& ctx, const Json& in, const Json* cu
   if (name.empty()) return errors::InvalidDocument(name);
   auto doc = documents_.Resolve(ctx, name, spec.value("DocumentVersion", ""));
   if (!doc.ok()) return doc.take_error();
-  if (doc->document_type != "Command") {
+  if (doc->document_type != "Command" && doc->document_type != "Policy") {
     return AwsError{"InvalidDocument",
                     fmt::format("Document {} of type {} cannot be associated here; groundcrew "
-                                "runs Command documents from State Manager.",
+                                "runs Command and Policy documents from State Manager.",
                                 doc->name, doc->document_type),
                     400};
   }

@@ -23,7 +23,9 @@ using inventory::Entry;
 using inventory::Item;
 
 constexpr const char* kInstanceInformation = "AWS:InstanceInformation";
-constexpr size_t kMaxItemBytes = 1 << 20;        // ItemSizeLimitExceededException
+// ItemSizeLimitExceededException: the agent itself allows 3 MB per type (a host with a few
+// thousand packages sends over 1 MB of AWS:Application).
+constexpr size_t kMaxItemBytes = 4 << 20;
 constexpr size_t kMaxTotalBytes = 10 << 20;      // TotalSizeLimitExceededException
 constexpr size_t kMaxCustomTypes = 20;           // CustomSchemaCountLimitExceededException
 constexpr size_t kMaxAttributes = 200;           // attributes of a custom type
@@ -297,7 +299,7 @@ Result<Json> Inventory::PutInventory(const Ctx& ctx, const Json& in) {
       p.content_text = it["Content"].dump();
       if (p.content_text.size() > kMaxItemBytes) {
         return AwsError{"ItemSizeLimitExceededException",
-                        "The inventory item " + p.item.type_name + " is larger than 1 MB.", 400};
+                        "The inventory item " + p.item.type_name + " is larger than 4 MB.", 400};
       }
       total += p.content_text.size();
       auto entries = ParseContent(it["Content"], p.item.type_name);

@@ -611,7 +611,11 @@ Result<RunCommand::PreparedCommand> RunCommand::Prepare(const Ctx& ctx, const Js
   const int64_t now = clock_.NowMillis();
   auto doc = documents_.Resolve(ctx, in.value("DocumentName", ""), in.value("DocumentVersion", ""));
   if (!doc.ok()) return doc.take_error();
-  if (doc->document_type != "Command") {
+  // State Manager also runs Policy documents (AWS-GatherSoftwareInventory is one) on the nodes;
+  // SendCommand takes Command documents only, as in AWS.
+  const bool runnable = doc->document_type == "Command" ||
+                        (!origin.empty() && doc->document_type == "Policy");
+  if (!runnable) {
     return AwsError{"InvalidDocument",
                     fmt::format("Document {} of type {} cannot be sent with SendCommand.",
                                 doc->name, doc->document_type),
