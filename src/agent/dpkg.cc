@@ -87,9 +87,9 @@ std::string_view DpkgState(const DpkgRecord& r) {
   return s.substr(last + 1);
 }
 
-bool DpkgInstalled(const DpkgRecord& r) {
+bool DpkgListed(const DpkgRecord& r) {
   const std::string_view state = DpkgState(r);
-  return state == "installed" || state == "triggers-pending" || state == "triggers-awaited";
+  return !state.empty() && state != "not-installed";
 }
 
 std::vector<DpkgRecord> ParseDpkgStatus(std::string_view text) {

@@ -30,10 +30,10 @@ struct DpkgRecord {
 // half-configured, triggers-awaited, triggers-pending or installed ("" when missing).
 std::string_view DpkgState(const DpkgRecord& r);
 
-// Installed and configured: the state is installed, triggers-pending or triggers-awaited (dpkg
-// counts the last two as satisfying dependencies). Not: config-files (removed, not purged),
-// half-installed, unpacked, half-configured, not-installed.
-bool DpkgInstalled(const DpkgRecord& r);
+// What `dpkg-query -W` lists, and so what amazon-ssm-agent reports (it runs dpkg-query): every
+// package the database knows except purged ones (not-installed) — installed ones, and also
+// half-installed, unpacked and removed-but-not-purged (config-files) ones.
+bool DpkgListed(const DpkgRecord& r);
 
 // Every stanza with a Package field, in file order. deb822: stanzas separated by blank lines,
 // "Field: value" with continuation lines starting with a space or tab, field names compared
@@ -43,7 +43,7 @@ std::vector<DpkgRecord> ParseDpkgStatus(std::string_view text);
 // ADMINDIR/status with the journal ADMINDIR/updates/<digits> applied in numeric order: a journal
 // stanza replaces the package's record (one slot per name, or per name and architecture for
 // Multi-Arch: same, as dpkg keys them). Returns every record (dpkg-query -W lists those whose
-// state is not not-installed; filter with DpkgInstalled). AgentError when the status file is
+// state is not not-installed; filter with DpkgListed). AgentError when the status file is
 // missing or unreadable (the message says which).
 Result<std::vector<DpkgRecord>> ReadDpkgDatabase(const std::string& admindir);
 

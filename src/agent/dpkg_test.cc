@@ -1,5 +1,5 @@
-// The dpkg status database: stanzas with multi-line fields, epochs, states (half-installed,
-// config-files and not-installed packages are not installed), the updates journal, and the
+// The dpkg status database: stanzas with multi-line fields, epochs, states (what dpkg-query -W
+// lists: all but purged, not-installed packages), the updates journal, and the
 // AWS:Application entries made from it (architecture names, PackageId, Summary, order,
 // InstalledTime from the file lists).
 #include "agent/dpkg.h"
@@ -104,10 +104,11 @@ TEST(DpkgStatusTest, InstalledStates) {
   auto records = ParseDpkgStatus(kStatus);
   std::vector<std::string> installed;
   for (const auto& r : records) {
-    if (DpkgInstalled(r)) installed.push_back(r.package);
+    if (DpkgListed(r)) installed.push_back(r.package);
   }
-  // hold ok installed counts; half-installed, config-files and not-installed do not.
-  EXPECT_EQ(installed, (std::vector<std::string>{"zlib1g", "bash", "Aardvark"}));
+  // As dpkg-query -W: everything but purged (not-installed) packages.
+  EXPECT_EQ(installed,
+            (std::vector<std::string>{"zlib1g", "bash", "broken", "removed", "Aardvark"}));
   EXPECT_EQ(DpkgState(records[2]), "half-installed");
   EXPECT_EQ(DpkgState(records[3]), "config-files");
 }
@@ -122,9 +123,9 @@ TEST(DpkgStatusTest, ToleratesOddInput) {
   ASSERT_EQ(r.size(), 2u);
   EXPECT_EQ(r[0].package, "a");
   EXPECT_EQ(r[0].version, "1.0");
-  EXPECT_TRUE(DpkgInstalled(r[0]));
+  EXPECT_TRUE(DpkgListed(r[0]));
   EXPECT_EQ(r[1].version, "2");
-  EXPECT_FALSE(DpkgInstalled(r[1]));  // no Status
+  EXPECT_FALSE(DpkgListed(r[1]));  // no Status
   // A stanza without Package is dropped.
   EXPECT_TRUE(ParseDpkgStatus("Version: 1\nStatus: install ok installed\n").empty());
 }
@@ -150,12 +151,14 @@ TEST(DpkgStatusTest, CleanFieldKeepsOneLineOfAtMost100Bytes) {
 TEST(DpkgStatusTest, ApplicationEntries) {
   auto records = ParseDpkgStatus(kStatus);
   json apps = ApplicationEntries(records, "");
-  ASSERT_EQ(apps.size(), 3u);
+  ASSERT_EQ(apps.size(), 5u);  // all but the purged one, as dpkg-query -W
   // Sorted by name without case.
   EXPECT_EQ(apps[0]["Name"], "Aardvark");
   EXPECT_EQ(apps[1]["Name"], "bash");
-  EXPECT_EQ(apps[2]["Name"], "zlib1g");
-  const json& z = apps[2];
+  EXPECT_EQ(apps[2]["Name"], "broken");
+  EXPECT_EQ(apps[3]["Name"], "removed");
+  EXPECT_EQ(apps[4]["Name"], "zlib1g");
+  const json& z = apps[4];
   EXPECT_EQ(z["Version"], "1:1.2.13.dfsg-1");
   EXPECT_EQ(z["Architecture"], "x86_64");
   EXPECT_EQ(z["Publisher"], "Mark Brown <broonie@debian.org>");
@@ -235,7 +238,7 @@ TEST_F(DpkgDatabaseTest, JournalEntriesReplaceAndAdd) {
   ASSERT_TRUE(r.ok()) << r.error().message;
   std::vector<std::string> got;
   for (const auto& rec : *r) {
-    if (DpkgInstalled(rec)) got.push_back(rec.package + ":" + rec.architecture + "=" + rec.version);
+    if (DpkgListed(rec)) got.push_back(rec.package + ":" + rec.architecture + "=" + rec.version);
   }
   EXPECT_EQ(got, (std::vector<std::string>{"a:all=3", "lib:amd64=1", "lib:i386=1", "c:all=9"}));
 }

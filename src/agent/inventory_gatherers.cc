@@ -144,7 +144,7 @@ json ApplicationEntries(const std::vector<DpkgRecord>& records, const std::strin
   std::vector<App> apps;
   apps.reserve(records.size());
   for (const DpkgRecord& r : records) {
-    if (!DpkgInstalled(r)) continue;
+    if (!DpkgListed(r)) continue;
     App a;
     json e = json::object();
     const std::string name = CleanField(r.package);

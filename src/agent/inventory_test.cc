@@ -498,7 +498,7 @@ TEST_F(InventoryPluginTest, GathersUploadsAndSaysWhat) {
   EXPECT_EQ(r.name, "aws:softwareInventory");
   EXPECT_NE(r.stdout_text.find("collected inventory data has been uploaded to SSM"),
             std::string::npos);
-  EXPECT_NE(r.stdout_text.find("AWS:Application: 2 entries, uploaded"), std::string::npos)
+  EXPECT_NE(r.stdout_text.find("AWS:Application: 3 entries, uploaded"), std::string::npos)
       << r.stdout_text;
   EXPECT_NE(r.stdout_text.find("AWS:AWSComponent: 1 entry, uploaded"), std::string::npos);
   EXPECT_NE(r.stdout_text.find("AWS:Service: 0 entries, uploaded"), std::string::npos);
@@ -521,7 +521,7 @@ TEST_F(InventoryPluginTest, GathersUploadsAndSaysWhat) {
   // whose CPU frequency moves, so look at the packages).
   r = Run(inputs);
   EXPECT_EQ(r.status, "Success") << r.stderr_text;
-  EXPECT_NE(r.stdout_text.find("AWS:Application: 2 entries, unchanged (content hash only)"),
+  EXPECT_NE(r.stdout_text.find("AWS:Application: 3 entries, unchanged (content hash only)"),
             std::string::npos)
       << r.stdout_text;
   EXPECT_FALSE(calls_[1]["Items"][1].contains("Content"));

@@ -23,7 +23,6 @@ import harness
 ROLE = "service-role/AmazonEC2RunCommandRoleForManagedInstances"
 DOC = "GC-GatherSoftwareInventory"
 DPKG_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-INSTALLED = ("installed", "triggers-pending", "triggers-awaited")
 FILES = json.dumps([{"Path": "/etc/gc-app", "Pattern": ["*.conf"], "Recursive": False}])
 
 # name, version, architecture; every tree gets its own set (gc-tool in three versions).
@@ -74,16 +73,12 @@ def dpkg(root, *args):
 
 
 def installed(admindir=None):
-    """{(name, version)} of dpkg-query's installed packages (what the agent reports)."""
-    args = ["dpkg-query", "-W", "-f=${db:Status-Status} ${Package} ${Version}\n"]
+    """{(name, version)} of what `dpkg-query -W` lists (what the agent reports, as
+    amazon-ssm-agent does): every package but purged ones."""
+    args = ["dpkg-query", "-W", "-f=${Package} ${Version}\n"]
     if admindir:
         args.insert(1, f"--admindir={admindir}")
-    out = set()
-    for line in run(*args).splitlines():
-        state, name, version = line.split(" ", 2)
-        if state in INSTALLED:
-            out.add((name, version))
-    return out
+    return {tuple(line.split(" ", 1)) for line in run(*args).splitlines()}
 
 
 class Agent:
@@ -224,10 +219,8 @@ class InventoryAgentTest(unittest.TestCase):
         for agent in self.agents:
             admin = os.path.join(agent.root, "var", "lib", "dpkg")
             self.assertEqual(self.apps(agent.instance_id), installed(admin))
-        # dpkg-query -W also lists the removed package (config-files); it is not installed.
-        listed = run("dpkg-query", "-W", f"--admindir={self.agents[1].root}/var/lib/dpkg")
-        self.assertIn("gc-removed", listed)
-        self.assertNotIn("gc-removed", {n for n, _ in self.apps(self.ids[1])})
+        # dpkg-query -W lists the removed-but-not-purged package (config-files): so do we.
+        self.assertIn(("gc-removed", "9.9"), self.apps(self.ids[1]))
         # The fields, as amazon-ssm-agent's dpkg gatherer makes them.
         entries = {e["Name"]: e for e in self.entries(self.ids[2])[0]}
         tool = entries["gc-tool"]
@@ -288,7 +281,7 @@ class InventoryAgentTest(unittest.TestCase):
         self.assertEqual(rack, [{"Rack": "R12", "Row": "4"}])
         out = self.first[self.ids[1]]["StandardOutputContent"]
         self.assertIn("collected inventory data has been uploaded to SSM", out)
-        self.assertIn("AWS:Application: 2 entries, uploaded", out)
+        self.assertIn("AWS:Application: 3 entries, uploaded", out)  # one removed, not purged
         self.assertIn("Custom:Rack: 1 entry, uploaded", out)
 
     def test_rerun_added_unchanged_and_lost(self):
@@ -306,11 +299,11 @@ class InventoryAgentTest(unittest.TestCase):
         # Node 1: its packages went as their hash only; the server keeps the data and takes the
         # new CaptureTime.
         out = runs[self.ids[1]]["StandardOutputContent"]
-        self.assertIn("AWS:Application: 2 entries, unchanged (content hash only)", out)
+        self.assertIn("AWS:Application: 3 entries, unchanged (content hash only)", out)
         self.assertIn("Custom:Rack: 1 entry, unchanged (content hash only)", out)
         entries, capture = self.entries(self.ids[1])
         self.assertEqual({(e["Name"], e["Version"]) for e in entries},
-                         {("gc-tool", "2.0-1"), ("gc-gamma", "1.0")})
+                         {("gc-tool", "2.0-1"), ("gc-gamma", "1.0"), ("gc-removed", "9.9")})
         self.assertGreater(capture, first_capture)
         # The server loses Custom:Rack; the agent's hash-only item is refused with
         # ItemContentMismatchException and the agent sends everything again with content.
