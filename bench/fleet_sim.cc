@@ -1,6 +1,7 @@
 // gc_fleet_sim: many simulated managed nodes in one process, speaking the agent protocol
 // (docs/AGENT_PROTOCOL.md) to groundcrewd, to measure registration, fan-out and the cost of
-// thousands of parked long polls (see bench/README.md, "Fleet").
+// thousands of parked long polls (see bench/README.md, "Fleet"), and inventory ingest and
+// queries at fleet scale ("Inventory").
 //
 //   --op fleet  creates activations (RegistrationLimit 1000 each), then per node:
 //               RegisterManagedInstance (unsigned), RequestManagedInstanceRoleToken (RSA-PSS),
@@ -13,6 +14,16 @@
 //               CompletedCount == nodes, and optionally the SendCommand / ListCommands latency.
 //   --op api    only the SendCommand / ListCommands latency, to --instance-ids (for moto_server,
 //               which accepts any ids and runs nothing).
+//   --op inventory  registers --nodes nodes as --op fleet does (no polling afterwards), then
+//               each node uploads one PutInventory signed with its own credentials, as the agent
+//               does: AWS:Application with --inv-apps Debian-like packages and
+//               AWS:InstanceDetailedInformation, over --inv-connections connections; timed from
+//               the first PutInventory sent to the last accepted. Then, with the operator's
+//               credentials: a filtered GetInventory page (Name Equal openssl AND Version Equal
+//               one of its 7 versions), the same with ResultAttributes AWS:Application, an
+//               aggregator on AWS:Application.Name and ListInventoryEntries (p50/p99 each), and a
+//               check that paging the filter finds exactly the nodes given that version.
+//               --inv-register 0: made-up instance ids and the operator's credentials (moto).
 //
 // One process, one I/O thread (Boost.Asio, C++20 coroutines, non-blocking sockets, one
 // coroutine and one keep-alive connection per node) plus one thread for the RSA signatures.
@@ -74,6 +85,7 @@ constexpr int kActivationLimit = 1000;  // CreateActivation's RegistrationLimit 
 constexpr auto kCallTimeout = std::chrono::seconds(30);
 constexpr auto kPollTimeout = std::chrono::seconds(20);  // the agent's Mds.StopTimeoutMillis
 constexpr int kSetupAttempts = 4;
+constexpr auto kIngestTimeout = std::chrono::seconds(120);  // one PutInventory
 
 int64_t NowMillis() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -186,6 +198,17 @@ double SelfCpuSeconds() {
          static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
+// CPU seconds every core of the machine has spent busy (all but idle and iowait), /proc/stat.
+double MachineBusySeconds() {
+  std::ifstream in("/proc/stat");
+  std::string cpu;
+  uint64_t v[10] = {};
+  in >> cpu;
+  for (auto& x : v) in >> x;
+  const uint64_t busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7];  // user nice system irq softirq steal
+  return static_cast<double>(busy) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
 json ProcJson(const ProcStat& s) {
   if (!s.ok) return nullptr;
   return {{"rss_mb", R1(s.rss_mb)}, {"hwm_mb", R1(s.hwm_mb)}, {"threads", s.threads},
@@ -218,6 +241,15 @@ struct Config {
   double deadline_seconds = 1800;
   int sign_threads = 1;
   std::string label;
+  // --op inventory
+  int inv_apps = 500;          // AWS:Application entries per node
+  int inv_connections = 32;    // PutInventory connections in parallel
+  int inv_calls = 50;          // timed GetInventory / ListInventoryEntries calls
+  int inv_agg_calls = 20;      // timed aggregator calls
+  int inv_warmup = 3;          // unmeasured calls before each series
+  double ingest_timeout = 900;  // seconds allowed for all PutInventory calls
+  bool inv_register = true;    // 0: made-up instance ids, operator credentials (moto_server)
+  uint64_t inv_seed = 1;
 };
 
 // --- HTTP ----------------------------------------------------------------------------------------
@@ -342,6 +374,392 @@ std::string Describe(const CallResult& r) {
   return "HTTP " + std::to_string(r.status) + " " + r.body.substr(0, 300);
 }
 
+// --- Inventory data (--op inventory) -------------------------------------------------------------
+//
+// A deterministic Debian-like package universe. Every node has the same "core" packages (80% of
+// its applications) and picks the rest from an optional pool four times that size (each optional
+// package is on ~25% of the nodes). Versions vary a little: a package has 1, 2, 3 or 7 Debian
+// revisions in the fleet and each node gets one of them (the filter package, openssl, has 7, so
+// one of its versions is on about 1 node in 7). Field sizes are those of `dpkg-query` on Debian
+// 12 as the agent reports them (docs/AGENT_PROTOCOL.md 3.4): Summary is the first line of the
+// description, PackageId `<name>_<version>_amd64.deb`, Publisher the Maintainer field.
+
+uint64_t Mix64(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+struct Rng {
+  uint64_t s;
+  uint64_t Next() { return Mix64(s++); }
+  size_t Below(size_t n) { return static_cast<size_t>(Next() % n); }
+  template <typename T, size_t N>
+  const T& Pick(const T (&a)[N]) {
+    return a[Below(N)];
+  }
+};
+
+struct Package {
+  std::string name, section, publisher, url, summary, upstream;
+  int variants = 1;
+  std::string Version(int k) const {
+    return variants == 1 ? upstream : upstream + "+deb12u" + std::to_string(k + 1);
+  }
+};
+
+// Appends `s` as a JSON string.
+void JsonStr(std::string& out, std::string_view s) {
+  out.push_back('"');
+  for (char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c == '"' || c == '\\') {
+      out.push_back('\\');
+      out.push_back(ch);
+    } else if (c < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      out += buf;
+    } else {
+      out.push_back(ch);
+    }
+  }
+  out.push_back('"');
+}
+
+class Catalog {
+ public:
+  static constexpr const char* kFilterPackage = "openssl";
+  static constexpr int kFilterVariant = 2;
+
+  Catalog(int apps, uint64_t seed) : apps_(apps), seed_(seed) {
+    core_ = apps - apps / 5;
+    optional_ = apps / 5;
+    pool_ = 4 * optional_;
+    Build(static_cast<size_t>(core_ + pool_));
+    std::vector<size_t> order(packages_.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::sort(order.begin(), order.end(),
+              [&](size_t a, size_t b) { return packages_[a].name < packages_[b].name; });
+    rank_.resize(order.size());
+    for (size_t r = 0; r < order.size(); ++r) rank_[order[r]] = r;
+  }
+
+  std::string FilterVersion() const { return packages_[0].Version(kFilterVariant); }
+
+  // The AWS:Application content (a JSON array) of node `node`; *has_filter_version says whether
+  // it has openssl at FilterVersion().
+  std::string Applications(int node, bool* has_filter_version) const {
+    std::vector<size_t> pick;
+    pick.reserve(static_cast<size_t>(apps_));
+    for (int i = 0; i < core_; ++i) pick.push_back(static_cast<size_t>(i));
+    if (optional_ > 0) {
+      std::vector<size_t> pool(static_cast<size_t>(pool_));
+      for (size_t i = 0; i < pool.size(); ++i) pool[i] = static_cast<size_t>(core_) + i;
+      Rng rng{Mix64(seed_ ^ (0x51ed270b27fe1a4dULL * static_cast<uint64_t>(node + 1)))};
+      for (size_t i = 0; i < static_cast<size_t>(optional_); ++i) {
+        std::swap(pool[i], pool[i + rng.Below(pool.size() - i)]);
+        pick.push_back(pool[i]);
+      }
+    }
+    std::sort(pick.begin(), pick.end(), [&](size_t a, size_t b) { return rank_[a] < rank_[b]; });
+    *has_filter_version = false;
+    std::string out;
+    out.reserve(pick.size() * 400);
+    out.push_back('[');
+    for (size_t p : pick) {
+      const Package& pkg = packages_[p];
+      const int variant = static_cast<int>(
+          Mix64(seed_ ^ (static_cast<uint64_t>(node) << 20) ^ (p * 0x9e3779b97f4a7c15ULL)) %
+          static_cast<uint64_t>(pkg.variants));
+      const std::string version = pkg.Version(variant);
+      if (p == 0 && variant == kFilterVariant) *has_filter_version = true;
+      if (out.size() > 1) out.push_back(',');
+      out += "{\"Name\":";
+      JsonStr(out, pkg.name);
+      out += ",\"Publisher\":";
+      JsonStr(out, pkg.publisher);
+      out += ",\"Version\":";
+      JsonStr(out, version);
+      out += ",\"ApplicationType\":";
+      JsonStr(out, pkg.section);
+      out += ",\"Architecture\":\"x86_64\",\"URL\":";
+      JsonStr(out, pkg.url);
+      out += ",\"Summary\":";
+      JsonStr(out, pkg.summary);
+      out += ",\"PackageId\":";
+      JsonStr(out, pkg.name + "_" + version + "_amd64.deb");
+      out.push_back('}');
+    }
+    out.push_back(']');
+    return out;
+  }
+
+  // The AWS:InstanceDetailedInformation content of node `node`.
+  static std::string Details(int node) {
+    static const char* kModels[] = {"Intel(R) Xeon(R) Platinum 8259CL CPU @ 2.50GHz",
+                                    "AMD EPYC 7R13 Processor",
+                                    "Intel(R) Xeon(R) CPU E5-2686 v4 @ 2.30GHz",
+                                    "Intel(R) Xeon(R) Gold 6248R CPU @ 3.00GHz"};
+    static const char* kSpeeds[] = {"2500", "2650", "2300", "3000"};
+    const int m = node % 4;
+    const int cpus = 2 << (node % 3);
+    std::string out = "[{\"CPUModel\":";
+    JsonStr(out, kModels[m]);
+    out += ",\"CPUSpeedMHz\":\"" + std::string(kSpeeds[m]) + "\",\"CPUs\":\"" +
+           std::to_string(cpus) + "\",\"CPUSockets\":\"1\",\"CPUCores\":\"" +
+           std::to_string(cpus / 2) +
+           "\",\"CPUHyperThreadEnabled\":\"true\",\"OSServicePack\":\"\",\"KernelVersion\":\"6.1.0-" +
+           std::to_string(18 + node % 4) + "-amd64\"}]";
+    return out;
+  }
+
+ private:
+  void Build(size_t universe);
+
+  int apps_, core_ = 0, optional_ = 0, pool_ = 0;
+  uint64_t seed_;
+  std::vector<Package> packages_;
+  std::vector<size_t> rank_;
+};
+
+void Catalog::Build(size_t universe) {
+  // Real Debian 12 packages first (the base system every node has); openssl must stay first.
+  struct Real {
+    const char *name, *section, *publisher, *url, *summary, *upstream;
+  };
+  static const Real kReal[] = {
+      {"openssl", "utils", "Debian OpenSSL Team <pkg-openssl-devel@alioth-lists.debian.net>",
+       "https://www.openssl.org/", "Secure Sockets Layer toolkit - cryptographic utility",
+       "3.0.11-1"},
+      {"bash", "shells", "Matthias Klose <doko@debian.org>",
+       "http://tiswww.case.edu/php/chet/bash/bashtop.html", "GNU Bourne Again SHell", "5.2.15-2"},
+      {"coreutils", "utils", "Michael Stone <mstone@debian.org>",
+       "https://www.gnu.org/software/coreutils/", "GNU core utilities", "9.1-1"},
+      {"libc6", "libs", "GNU Libc Maintainers <debian-glibc@lists.debian.org>",
+       "https://www.gnu.org/software/libc/libc.html", "GNU C Library: Shared libraries",
+       "2.36-9"},
+      {"libssl3", "libs", "Debian OpenSSL Team <pkg-openssl-devel@alioth-lists.debian.net>",
+       "https://www.openssl.org/", "Secure Sockets Layer toolkit - shared libraries", "3.0.11-1"},
+      {"curl", "web", "Debian Curl Maintainers <team+curl@tracker.debian.org>",
+       "https://curl.se/", "command line tool for transferring data with URL syntax",
+       "7.88.1-10"},
+      {"libcurl4", "libs", "Debian Curl Maintainers <team+curl@tracker.debian.org>",
+       "https://curl.se/", "easy-to-use client-side URL transfer library (OpenSSL flavour)",
+       "7.88.1-10"},
+      {"systemd", "admin", "Debian systemd Maintainers <pkg-systemd-maintainers@lists.alioth.debian.org>",
+       "https://www.freedesktop.org/wiki/Software/systemd", "system and service manager",
+       "252.22-1"},
+      {"openssh-server", "net", "Debian OpenSSH Maintainers <debian-ssh@lists.debian.org>",
+       "https://www.openssh.com/",
+       "secure shell (SSH) server, for secure access from remote machines", "9.2p1-2"},
+      {"openssh-client", "net", "Debian OpenSSH Maintainers <debian-ssh@lists.debian.org>",
+       "https://www.openssh.com/",
+       "secure shell (SSH) client, for secure access to remote machines", "9.2p1-2"},
+      {"apt", "admin", "APT Development Team <deity@lists.debian.org>",
+       "https://salsa.debian.org/apt-team/apt", "commandline package manager", "2.6.1"},
+      {"dpkg", "admin", "Dpkg Developers <debian-dpkg@lists.debian.org>",
+       "https://wiki.debian.org/Teams/Dpkg", "Debian package management system", "1.21.22"},
+      {"tar", "utils", "Janos Lenart <ocsi@debian.org>", "https://www.gnu.org/software/tar/",
+       "GNU version of the tar archiving utility", "1.34+dfsg-1.2"},
+      {"gzip", "utils", "Milan Kupcevic <milan@debian.org>", "https://www.gnu.org/software/gzip/",
+       "GNU compression utilities", "1.12-1"},
+      {"sudo", "admin", "Sudo Maintainers <sudo@packages.debian.org>", "https://www.sudo.ws/",
+       "Provide limited super user privileges to specific users", "1.9.13p3-1"},
+      {"python3", "python", "Matthias Klose <doko@debian.org>", "https://www.python.org/",
+       "interactive high-level object-oriented language (default python3 version)",
+       "3.11.2-1"},
+      {"python3.11", "python", "Matthias Klose <doko@debian.org>", "https://www.python.org/",
+       "Interactive high-level object-oriented language (version 3.11)", "3.11.2-6"},
+      {"perl-base", "perl", "Niko Tyni <ntyni@debian.org>", "http://dev.perl.org/perl5/",
+       "minimal Perl system", "5.36.0-7"},
+      {"zlib1g", "libs", "Mark Brown <broonie@debian.org>", "http://zlib.net/",
+       "compression library - runtime", "1.2.13.dfsg-1"},
+      {"libsystemd0", "libs",
+       "Debian systemd Maintainers <pkg-systemd-maintainers@lists.alioth.debian.org>",
+       "https://www.freedesktop.org/wiki/Software/systemd", "systemd utility library",
+       "252.22-1"},
+      {"ca-certificates", "misc", "Julien Cristau <jcristau@debian.org>",
+       "https://tracker.debian.org/pkg/ca-certificates", "Common CA certificates", "20230311"},
+      {"tzdata", "localization", "GNU Libc Maintainers <debian-glibc@lists.debian.org>",
+       "https://www.iana.org/time-zones", "time zone and daylight-saving time data",
+       "2024a-0"},
+      {"vim-tiny", "editors", "Debian Vim Maintainers <team+vim@tracker.debian.org>",
+       "https://www.vim.org/", "Vi IMproved - enhanced vi editor - compact version",
+       "9.0.1378-2"},
+      {"rsyslog", "admin", "Michael Biebl <biebl@debian.org>", "https://www.rsyslog.com/",
+       "reliable system and kernel logging daemon", "8.2302.0-1"},
+      {"cron", "admin", "Javier Fernandez-Sanguino Pena <jfs@debian.org>",
+       "https://ftp.isc.org/isc/cron/", "process scheduling daemon", "3.0pl1-162"},
+      {"iproute2", "net", "Debian iproute2 Maintainers <ah-iproute2@debian.org>",
+       "https://wiki.linuxfoundation.org/networking/iproute2",
+       "networking and traffic control tools", "6.1.0-3"},
+      {"iptables", "net", "Debian Netfilter Packaging Team <pkg-netfilter-team@lists.alioth.debian.org>",
+       "https://www.netfilter.org/", "administration tools for packet filtering and NAT",
+       "1.8.9-2"},
+      {"nftables", "net", "Debian Netfilter Packaging Team <pkg-netfilter-team@lists.alioth.debian.org>",
+       "https://netfilter.org/projects/nftables/",
+       "Program to control packet filtering rules by Netfilter project", "1.0.6-2"},
+      {"grep", "utils", "Anibal Monsalve Salazar <anibal@debian.org>",
+       "https://www.gnu.org/software/grep/", "GNU grep, egrep and fgrep", "3.8-5"},
+      {"sed", "utils", "Clint Adams <clint@debian.org>", "https://www.gnu.org/software/sed/",
+       "GNU stream editor for filtering/transforming text", "4.9-1"},
+      {"util-linux", "utils", "util-linux packagers <util-linux@packages.debian.org>",
+       "https://www.kernel.org/pub/linux/utils/util-linux/", "miscellaneous system utilities",
+       "2.38.1-5"},
+      {"e2fsprogs", "admin", "Theodore Y. Ts'o <tytso@mit.edu>", "http://e2fsprogs.sourceforge.net",
+       "ext2/ext3/ext4 file system utilities", "1.47.0-2"},
+      {"libgnutls30", "libs", "Debian GnuTLS Maintainers <pkg-gnutls-maint@lists.alioth.debian.org>",
+       "https://www.gnutls.org/", "GNU TLS library - main runtime library", "3.7.9-2"},
+      {"libsqlite3-0", "libs", "Laszlo Boszormenyi (GCS) <gcs@debian.org>",
+       "https://www.sqlite.org/", "SQLite 3 shared library", "3.40.1-2"},
+      {"libxml2", "libs", "Debian XML/SGML Group <debian-xml-sgml-pkgs@lists.alioth.debian.org>",
+       "http://xmlsoft.org", "GNOME XML library", "2.9.14+dfsg-1.3"},
+      {"git", "vcs", "Jonathan Nieder <jrnieder@gmail.com>", "https://git-scm.com/",
+       "fast, scalable, distributed revision control system", "2.39.2-1.1"},
+      {"nginx-light", "httpd", "Debian Nginx Maintainers <pkg-nginx-maintainers@alioth-lists.debian.net>",
+       "https://nginx.org", "nginx web/proxy server (basic version)", "1.22.1-9"},
+      {"postgresql-client-15", "database",
+       "Debian PostgreSQL Maintainers <team+postgresql@tracker.debian.org>",
+       "http://www.postgresql.org/", "front-end programs for PostgreSQL 15", "15.6-0"},
+      {"linux-image-6.1.0-18-amd64", "kernel", "Debian Kernel Team <debian-kernel@lists.debian.org>",
+       "https://www.kernel.org/", "Linux 6.1 for 64-bit PCs (signed)", "6.1.76-1"},
+      {"amazon-ssm-agent", "admin", "Amazon Web Services <ec2-ssm-feedback@amazon.com>",
+       "https://github.com/aws/amazon-ssm-agent", "Manage EC2 Instances using the SSM APIs",
+       "3.3.1142.0-1"},
+  };
+  static const char* kSyl[] = {"ab", "ac", "al", "an", "ar", "ba", "be", "bi", "bo", "ca", "ce",
+                               "ci", "co", "da", "de", "di", "do", "el", "en", "er", "ex", "fa",
+                               "fi", "fo", "ga", "ge", "gi", "go", "ha", "he", "hi", "ho", "il",
+                               "im", "in", "ka", "ke", "ki", "ko", "la", "le", "li", "lo", "lu",
+                               "ma", "me", "mi", "mo", "mu", "na", "ne", "ni", "no", "or", "os",
+                               "pa", "pe", "pi", "po", "ra", "re", "ri", "ro", "sa", "se", "si",
+                               "so", "ta", "te", "ti", "to", "tu", "un", "ur", "va", "ve", "vi",
+                               "xa", "xe", "za", "ze", "zo"};
+  static const char* kEnd[] = {"", "", "x", "t", "k", "d", "n", "s", "m", "l", "r", "z", "b"};
+  static const char* kSoname[] = {"0", "1", "2", "3", "4", "5", "6", "-1.0-0", "-2.0-0", "c2", "8"};
+  static const char* kLibKind[] = {"shared", "runtime", "compression", "parsing", "graphics",
+                                   "cryptographic", "networking", "audio", "XML", "font rendering",
+                                   "database client", "image loading", "Unicode",
+                                   "regular expression", "configuration file"};
+  static const char* kLibTail[] = {" library", " library - runtime files", " library (shared)",
+                                   " support library", " library - shared library"};
+  static const char* kTopic[] = {"parsing and generating JSON", "handling HTTP requests",
+                                 "reading compressed archives", "managing network interfaces",
+                                 "logging and tracing", "terminal user interfaces",
+                                 "date and time arithmetic", "configuration files",
+                                 "YAML serialization", "SSL/TLS connections", "asynchronous I/O",
+                                 "command line option parsing", "Unicode text segmentation",
+                                 "image processing", "unit testing", "template rendering",
+                                 "filesystem monitoring", "DNS resolution", "process supervision",
+                                 "statistics collection"};
+  static const char* kTool[] = {"utilities", "command line tool", "daemon", "helper programs",
+                                "tools for system administrators", "client", "server"};
+  static const char* kSection[] = {"utils", "admin", "net", "text", "misc", "devel", "web",
+                                   "database", "sound", "graphics", "editors", "mail",
+                                   "interpreters", "kernel", "doc"};
+  static const char* kFirst[] = {"Andreas", "Matthias", "Bastian", "Christoph", "Sebastian",
+                                 "Aurelien", "Guillem", "Helmut", "Jonas", "Marco", "Salvatore",
+                                 "Thomas", "Ondrej", "Steve", "Colin", "Ben", "Julien",
+                                 "Laurent", "Michael", "Timo"};
+  static const char* kLast[] = {"Klose", "Blank", "Berg", "Jarno", "Ramacher", "Henriksen",
+                                "Schauer", "Smedegaard", "Hutchings", "Watson", "Cristau",
+                                "Bigonville", "Biebl", "Aurich", "Sury", "Langasek", "Vogt",
+                                "Stapelberg", "Jaakola", "Grohne"};
+  Rng rng{seed_};
+  std::set<std::string> names;
+  auto word = [&] {
+    std::string w;
+    const size_t n = 2 + rng.Below(2);
+    for (size_t i = 0; i < n; ++i) w += rng.Pick(kSyl);
+    return w + rng.Pick(kEnd);
+  };
+  auto upstream = [&] {
+    std::string v = std::to_string(rng.Below(12)) + "." + std::to_string(rng.Below(30));
+    if (rng.Below(3)) v += "." + std::to_string(rng.Below(20));
+    if (rng.Below(5) == 0) v += "+dfsg";
+    return v + "-" + std::to_string(1 + rng.Below(4));
+  };
+  auto person = [&] {
+    std::string first = rng.Pick(kFirst), last = rng.Pick(kLast);
+    std::string mail = first;
+    std::transform(mail.begin(), mail.end(), mail.begin(), ::tolower);
+    return first + " " + last + " <" + mail + "@debian.org>";
+  };
+  auto capital = [](std::string s) {
+    if (!s.empty()) s[0] = static_cast<char>(::toupper(s[0]));
+    return s;
+  };
+  for (const Real& r : kReal) {
+    if (packages_.size() >= universe) break;
+    Package p{r.name, r.section, r.publisher, r.url, r.summary, r.upstream, 1};
+    names.insert(p.name);
+    packages_.push_back(std::move(p));
+  }
+  while (packages_.size() < universe) {
+    Package p;
+    const std::string w = word(), w2 = word();
+    const size_t kind = rng.Below(100);
+    if (kind < 45) {
+      p.name = "lib" + w + rng.Pick(kSoname);
+      p.section = "libs";
+      p.summary = capital(w) + " " + rng.Pick(kLibKind) + rng.Pick(kLibTail);
+      p.publisher = rng.Below(2) ? person()
+                                 : "Debian " + capital(w) + " Maintainers <pkg-" + w +
+                                       "-devel@lists.alioth.debian.org>";
+      p.url = rng.Below(2) ? "https://github.com/" + w2 + "/" + w : "https://" + w + ".org/";
+    } else if (kind < 55) {
+      p.name = "python3-" + w;
+      p.section = "python";
+      p.summary = "Python 3 module for " + std::string(rng.Pick(kTopic));
+      p.publisher = "Debian Python Team <team+python@tracker.debian.org>";
+      p.url = "https://pypi.org/project/" + w + "/";
+    } else if (kind < 60) {
+      p.name = "node-" + w;
+      p.section = "javascript";
+      p.summary = capital(rng.Pick(kTopic)) + " module for Node.js";
+      p.publisher = "Debian Javascript Maintainers <pkg-javascript-devel@lists.alioth.debian.org>";
+      p.url = "https://github.com/" + w2 + "/" + w + "#readme";
+    } else if (kind < 65) {
+      p.name = "golang-github-" + w2 + "-" + w + "-dev";
+      p.section = "golang";
+      p.summary = "Go library for " + std::string(rng.Pick(kTopic));
+      p.publisher = "Debian Go Packaging Team <team+pkg-go@tracker.debian.org>";
+      p.url = "https://github.com/" + w2 + "/" + w;
+    } else if (kind < 70) {
+      p.name = "lib" + w + "-perl";
+      p.section = "perl";
+      p.summary = "Perl module for " + std::string(rng.Pick(kTopic));
+      p.publisher = "Debian Perl Group <pkg-perl-maintainers@lists.alioth.debian.org>";
+      p.url = "https://metacpan.org/release/" + capital(w) + "-" + capital(w2);
+    } else if (kind < 73) {
+      p.name = "fonts-" + w;
+      p.section = "fonts";
+      p.summary = capital(w) + " TrueType font family";
+      p.publisher = "Debian Fonts Task Force <debian-fonts@lists.debian.org>";
+      p.url = "https://github.com/" + w2 + "/" + w + "-fonts";
+    } else {
+      static const char* kSuffix[] = {"", "", "", "-utils", "-tools", "-common", "-data",
+                                      "-bin", "d"};
+      p.name = w + rng.Pick(kSuffix);
+      p.section = rng.Pick(kSection);
+      p.summary = capital(rng.Pick(kTopic)) + " " + rng.Pick(kTool);
+      p.publisher = person();
+      p.url = rng.Below(3) ? "https://www." + w + ".org/" : "https://gitlab.com/" + w2 + "/" + w;
+    }
+    if (!names.insert(p.name).second) continue;
+    p.upstream = upstream();
+    if (p.summary.size() > 100) p.summary.resize(100);
+    packages_.push_back(std::move(p));
+  }
+  for (size_t i = 0; i < packages_.size(); ++i) {
+    const size_t r = rng.Below(100);
+    packages_[i].variants = r < 50 ? 1 : (r < 80 ? 2 : (r < 95 ? 3 : 7));
+  }
+  packages_[0].variants = 7;  // openssl: each of its versions on ~1 node in 7
+}
+
 // --- The simulation ----------------------------------------------------------------------------
 
 struct Node {
@@ -358,6 +776,7 @@ struct Node {
   uint64_t empty_polls = 0;
   uint64_t poll_errors = 0;
   std::set<std::string> seen;  // message ids taken
+  bool inventory_ok = false;   // --op inventory: its PutInventory was accepted
 };
 
 struct FanoutProbe {
@@ -443,6 +862,14 @@ class Sim {
   awaitable<void> Tag();
   awaitable<void> Fanout();
   awaitable<void> ApiLatency(const std::vector<std::string>& ids);
+  awaitable<void> Register();
+  std::string InventoryBody(const Node& n, bool* has_filter_version) const;
+  awaitable<void> IngestWorker();
+  awaitable<void> Ingest();
+  awaitable<void> TimeCalls(Conn& c, const std::string& op, const json& body, int calls,
+                            const std::string& name);
+  awaitable<void> InventoryQueries();
+  awaitable<void> InventoryRun();
   void Snapshot(const char* name);
 
   const std::string op_create_activation_ = "CreateActivation";
@@ -477,6 +904,16 @@ class Sim {
   uint64_t unexpected_messages_ = 0;
   std::string first_message_error_;
   FanoutProbe probe_;
+  std::unique_ptr<Catalog> catalog_;
+  struct IngestState {
+    size_t next = 0;  // next node to upload
+    bool stop = false, abandoned = false;
+    uint64_t accepted = 0, failed_nodes = 0, retries = 0, sent_nodes = 0, bytes = 0;
+    uint64_t expected_matches = 0;  // accepted nodes with openssl at the filter's version
+    Sample put;
+    SteadyTime first_send{}, last_accepted{};
+  } ingest_;
+  json queries_ = json::object();
   SteadyTime start_{}, deadline_{};
   json out_ = json::object();
   json snapshots_ = json::object();
@@ -624,7 +1061,11 @@ awaitable<void> Sim::SetupWorker() {
       ++setup_failed_;
     } else {
       ++setup_done_;
-      asio::co_spawn(ioc_, PollLoop(n), asio::detached);
+      if (cfg_.op == "fleet") {
+        asio::co_spawn(ioc_, PollLoop(n), asio::detached);
+      } else {
+        n.conn->Close();  // inventory: uploads go over a few shared connections
+      }
     }
   }
 }
@@ -999,6 +1440,429 @@ awaitable<void> Sim::ApiLatency(const std::vector<std::string>& ids) {
   std::cerr << "gc_fleet_sim: api latency " << out_["api"].dump() << "\n";
 }
 
+// --- Inventory (--op inventory) ------------------------------------------------------------------
+
+std::string CaptureTime(int64_t ms) {
+  const std::time_t t = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+// PutInventory of node `n` as the agent sends it: AWS:Application and
+// AWS:InstanceDetailedInformation with content and content hash.
+std::string Sim::InventoryBody(const Node& n, bool* has_filter_version) const {
+  const std::string apps = catalog_->Applications(n.index, has_filter_version);
+  const std::string details = Catalog::Details(n.index);
+  const std::string now = CaptureTime(NowMillis());
+  auto hash = [](const std::string& text) {
+    return gc::crypto::Base64Encode(gc::crypto::Md5(text));
+  };
+  std::string body;
+  body.reserve(apps.size() + details.size() + 512);
+  body += "{\"InstanceId\":";
+  JsonStr(body, n.instance_id);
+  body += ",\"Items\":[{\"TypeName\":\"AWS:Application\",\"SchemaVersion\":\"1.1\",\"CaptureTime\":\"" +
+          now + "\",\"ContentHash\":\"" + hash(apps) + "\",\"Content\":";
+  body += apps;
+  body += "},{\"TypeName\":\"AWS:InstanceDetailedInformation\",\"SchemaVersion\":\"1.0\","
+          "\"CaptureTime\":\"" +
+          now + "\",\"ContentHash\":\"" + hash(details) + "\",\"Content\":";
+  body += details;
+  body += "}]}";
+  return body;
+}
+
+// One of inv_connections uploaders: takes the next node, builds its PutInventory and sends it
+// signed with the node's own credentials (with --inv-register 0: the operator's), retrying as the
+// agent does on 5xx, throttling and transport failures.
+awaitable<void> Sim::IngestWorker() {
+  Conn c(ioc_.get_executor());
+  while (!ingest_.stop && ingest_.next < nodes_.size()) {
+    Node& n = *nodes_[ingest_.next++];
+    if (n.failed) continue;
+    bool has_filter_version = false;
+    const std::string body = InventoryBody(n, &has_filter_version);
+    ingest_.bytes += body.size();
+    ++ingest_.sent_nodes;
+    for (int attempt = 1;; ++attempt) {
+      sigv4::Request r = JsonRequest(cfg_, std::string(kSsm) + "PutInventory", body);
+      if (cfg_.inv_register) {
+        gc::agent::CredentialsSigner(n.creds).Sign(r, cfg_.region, "ssm", NowMillis());
+      } else {
+        sigv4::SignHeaders(r, cfg_.admin, cfg_.region, "ssm", AmzDate(NowMillis()));
+      }
+      const SteadyTime t0 = SteadyClock::now();
+      if (ingest_.first_send == SteadyTime{}) ingest_.first_send = t0;
+      CallResult res = co_await Exchange(cfg_, c, std::move(r), kIngestTimeout);
+      const SteadyTime t1 = SteadyClock::now();
+      if (res.status == 200) {
+        ingest_.put.Add(Nanos(t0, t1));
+        ++ingest_.accepted;
+        ingest_.last_accepted = t1;
+        n.inventory_ok = true;
+        if (has_filter_version) ++ingest_.expected_matches;
+        break;
+      }
+      ingest_.put.Error(Describe(res));
+      const bool retry = res.status == 0 || res.status >= 500 ||
+                         res.body.find("Throttl") != std::string::npos;
+      if (!retry || attempt >= kSetupAttempts || ingest_.stop || g_stopping) {
+        ++ingest_.failed_nodes;
+        break;
+      }
+      ++ingest_.retries;
+      co_await Sleep(std::chrono::milliseconds(250 * attempt));
+    }
+    // A server that does not take PutInventory at all (moto_server): stop after a few nodes.
+    if (ingest_.accepted == 0 && ingest_.failed_nodes >= 5) {
+      ingest_.stop = true;
+      ingest_.abandoned = true;
+    }
+  }
+  c.Close();
+}
+
+awaitable<void> Sim::Ingest() {
+  const int workers = std::max(1, std::min<int>(cfg_.inv_connections, static_cast<int>(nodes_.size())));
+  std::cerr << "gc_fleet_sim: PutInventory of " << nodes_.size() << " nodes x " << cfg_.inv_apps
+            << " applications over " << workers << " connections\n";
+  const ProcStat s0 = ReadProc(cfg_.server_pid);
+  const double cpu0 = SelfCpuSeconds();
+  const SteadyTime t0 = SteadyClock::now();
+  const auto until = t0 + std::chrono::milliseconds(static_cast<int64_t>(cfg_.ingest_timeout * 1000));
+  int done = 0;
+  for (int i = 0; i < workers; ++i) {
+    asio::co_spawn(ioc_, IngestWorker(), [&done](std::exception_ptr) { ++done; });
+  }
+  double last_print = 0;
+  bool timed_out = false;
+  // Every 5 s: nodes accepted, and where the machine's CPU went (server, simulator, the rest).
+  json timeline = json::array();
+  const double busy0 = MachineBusySeconds();
+  double prev_t = 0, prev_server = 0, prev_sim = 0, prev_busy = 0;
+  uint64_t prev_accepted = 0;
+  const double tck = static_cast<double>(sysconf(_SC_CLK_TCK));
+  while (done < workers) {
+    if (SteadyClock::now() > until && !ingest_.stop) {
+      ingest_.stop = true;
+      timed_out = true;
+    }
+    if (SteadyClock::now() > deadline_) ingest_.stop = true;
+    co_await Sleep(std::chrono::milliseconds(20));
+    const double el = Seconds(t0, SteadyClock::now());
+    if (el - last_print >= 5 || done == workers) {
+      last_print = el;
+      const ProcStat sp = ReadProc(cfg_.server_pid);
+      const double server = sp.ok && s0.ok ? static_cast<double>(sp.cpu_ticks - s0.cpu_ticks) / tck : 0;
+      const double simc = SelfCpuSeconds() - cpu0, busy = MachineBusySeconds() - busy0;
+      const double dt = std::max(1e-3, el - prev_t);
+      const double srv_pct = (server - prev_server) / dt * 100, sim_pct = (simc - prev_sim) / dt * 100;
+      const double other_pct = std::max(0.0, (busy - prev_busy) / dt * 100 - srv_pct - sim_pct);
+      const double rate = static_cast<double>(ingest_.accepted - prev_accepted) / dt;
+      timeline.push_back({{"t_s", R1(el)},
+                          {"accepted", ingest_.accepted},
+                          {"per_s", R1(rate)},
+                          {"server_cpu_pct", R1(srv_pct)},
+                          {"sim_cpu_pct", R1(sim_pct)},
+                          {"other_cpu_pct", R1(other_pct)}});
+      std::cerr << "gc_fleet_sim:   " << R1(el) << " s: " << ingest_.accepted << " accepted ("
+                << R1(rate) << "/s), " << ingest_.put.errors << " errors, "
+                << R1(static_cast<double>(ingest_.bytes) / 1e6) << " MB sent; CPU % server "
+                << R1(srv_pct) << ", simulator " << R1(sim_pct) << ", other processes "
+                << R1(other_pct) << "\n";
+      prev_t = el;
+      prev_server = server;
+      prev_sim = simc;
+      prev_busy = busy;
+      prev_accepted = ingest_.accepted;
+    }
+  }
+  const SteadyTime t1 = SteadyClock::now();
+  const ProcStat s1 = ReadProc(cfg_.server_pid);
+  size_t live = 0;
+  for (const auto& n : nodes_) live += n->failed ? 0 : 1;
+  json j = {{"nodes", live},
+            {"apps_per_node", cfg_.inv_apps},
+            {"connections", workers},
+            {"accepted", ingest_.accepted},
+            {"failed_nodes", ingest_.failed_nodes},
+            {"retries", ingest_.retries},
+            {"abandoned", ingest_.abandoned},
+            {"timed_out", timed_out},
+            {"bytes", ingest_.bytes},
+            {"body_kb_avg", ingest_.sent_nodes ? R1(static_cast<double>(ingest_.bytes) /
+                                                     static_cast<double>(ingest_.sent_nodes) / 1024.0)
+                                               : 0.0},
+            {"wall_s", R3(Seconds(t0, t1))},
+            {"put", ingest_.put.ToJson()},
+            {"sim_cpu_s", R3(SelfCpuSeconds() - cpu0)},
+            {"machine_busy_cpu_s", R3(MachineBusySeconds() - busy0)},
+            {"timeline", timeline}};
+  if (ingest_.accepted > 0) {
+    // From the first PutInventory sent to the last one accepted.
+    const double secs = Seconds(ingest_.first_send, ingest_.last_accepted);
+    j["seconds"] = R3(secs);
+    j["per_s"] = R1(static_cast<double>(ingest_.accepted) / secs);
+    j["mb_per_s"] = R1(static_cast<double>(ingest_.bytes) / 1e6 / secs);
+  }
+  if (s0.ok && s1.ok) {
+    j["server_cpu_s"] = R3(static_cast<double>(s1.cpu_ticks - s0.cpu_ticks) /
+                           static_cast<double>(sysconf(_SC_CLK_TCK)));
+  }
+  out_["ingest"] = j;
+  std::cerr << "gc_fleet_sim: ingest " << j.dump() << "\n";
+}
+
+// `warmup` unmeasured then `calls` measured calls of one operator call, in sequence on `c`.
+// Keeps the sizes of the last answer and the first answer parsed.
+awaitable<void> Sim::TimeCalls(Conn& c, const std::string& op, const json& body, int calls,
+                               const std::string& name) {
+  Sample s;
+  json first;
+  size_t bytes = 0;
+  for (int i = 0; i < cfg_.inv_warmup + calls; ++i) {
+    CheckDeadline(name.c_str());
+    const bool measured = i >= cfg_.inv_warmup;
+    const SteadyTime t0 = SteadyClock::now();
+    CallResult r = co_await Admin(c, op, body);
+    const SteadyTime t1 = SteadyClock::now();
+    if (r.status == 200) {
+      bytes = r.body.size();
+      if (first.is_null()) first = json::parse(r.body, nullptr, false);
+      if (measured) s.Add(Nanos(t0, t1));
+    } else {
+      if (measured || i == 0) s.Error(Describe(r));
+      if (s.errors >= 5 && s.ns.empty()) break;  // not served at all: no point in more
+    }
+  }
+  json j = s.ToJson();
+  j["response_bytes"] = bytes;
+  if (first.is_object()) {
+    if (first.contains("Entities")) {
+      j["entities"] = first["Entities"].size();
+      j["next_token"] = first.contains("NextToken");
+      size_t entries = 0;
+      for (const auto& e : first["Entities"]) {
+        if (!e.is_object() || !e.contains("Data") || !e["Data"].is_object()) continue;
+        for (const auto& item : e["Data"]) {
+          if (item.is_object() && item.contains("Content")) entries += item["Content"].size();
+        }
+      }
+      j["content_rows"] = entries;
+    }
+    if (first.contains("Entries")) {
+      j["entries"] = first["Entries"].size();
+      j["next_token"] = first.contains("NextToken");
+    }
+  }
+  queries_[name] = j;
+  std::cerr << "gc_fleet_sim: " << name << " " << j.dump() << "\n";
+}
+
+awaitable<void> Sim::InventoryQueries() {
+  Conn c(ioc_.get_executor());
+  const std::string version = catalog_->FilterVersion();
+  json filters = json::array();
+  filters.push_back(json{{"Key", "AWS:Application.Name"},
+                          {"Values", json::array({Catalog::kFilterPackage})},
+                          {"Type", "Equal"}});
+  filters.push_back(json{{"Key", "AWS:Application.Version"},
+                          {"Values", json::array({version})},
+                          {"Type", "Equal"}});
+  json filtered = {{"Filters", filters}, {"MaxResults", 50}};
+  json attrs = filtered;
+  attrs["ResultAttributes"] = json::array({json{{"TypeName", "AWS:Application"}}});
+  json agg = {{"Aggregators", json::array({json{{"Expression", "AWS:Application.Name"}}})}};
+  out_["filter"] = {{"name", Catalog::kFilterPackage},
+                    {"version", version},
+                    {"expected_matches", ingest_.expected_matches}};
+  const std::string get = "GetInventory", list = "ListInventoryEntries";
+  co_await TimeCalls(c, get, filtered, cfg_.inv_calls, "get_filtered");
+  co_await TimeCalls(c, get, attrs, cfg_.inv_calls, "get_filtered_app_only");
+  co_await TimeCalls(c, get, agg, cfg_.inv_agg_calls, "aggregate_name");
+  // ListInventoryEntries: one page of AWS:Application of a different node each call.
+  {
+    std::vector<const Node*> with;
+    for (const auto& n : nodes_) {
+      if (n->inventory_ok || !cfg_.inv_register) with.push_back(n.get());
+    }
+    if (with.empty()) with.push_back(nodes_.front().get());
+    Sample s;
+    size_t bytes = 0, entries = 0;
+    bool next = false;
+    const int total = cfg_.inv_warmup + cfg_.inv_calls;
+    for (int i = 0; i < total; ++i) {
+      CheckDeadline("ListInventoryEntries");
+      const Node& n = *with[(static_cast<size_t>(i) * 7919) % with.size()];
+      const json body = {{"InstanceId", n.instance_id}, {"TypeName", "AWS:Application"},
+                         {"MaxResults", 50}};
+      const SteadyTime t0 = SteadyClock::now();
+      CallResult r = co_await Admin(c, list, body);
+      const SteadyTime t1 = SteadyClock::now();
+      if (r.status == 200) {
+        if (i >= cfg_.inv_warmup) s.Add(Nanos(t0, t1));
+        bytes = r.body.size();
+        json j = json::parse(r.body, nullptr, false);
+        if (j.is_object() && j.contains("Entries")) {
+          entries = j["Entries"].size();
+          next = j.contains("NextToken");
+        }
+      } else {
+        if (i >= cfg_.inv_warmup || i == 0) s.Error(Describe(r));
+        if (s.errors >= 5 && s.ns.empty()) break;
+      }
+    }
+    json j = s.ToJson();
+    j["response_bytes"] = bytes;
+    j["entries"] = entries;
+    j["next_token"] = next;
+    queries_["list_entries"] = j;
+    std::cerr << "gc_fleet_sim: list_entries " << j.dump() << "\n";
+  }
+  // Check (not timed): paging through the filter finds exactly the nodes that have the version.
+  if (ingest_.accepted > 0 && queries_["get_filtered"].value("count", 0) > 0) {
+    json body = filtered;
+    body["ResultAttributes"] = json::array({json{{"TypeName", "AWS:InstanceInformation"}}});
+    size_t found = 0;
+    int pages = 0;
+    bool ok = true;
+    while (pages < 100000) {
+      CheckDeadline("filter check");
+      CallResult r = co_await Admin(c, get, body);
+      ++pages;
+      json j = json::parse(r.body, nullptr, false);
+      if (r.status != 200 || !j.is_object()) {
+        ok = false;
+        break;
+      }
+      found += j.value("Entities", json::array()).size();
+      if (!j.contains("NextToken")) break;
+      body["NextToken"] = j["NextToken"];
+    }
+    // The aggregator: every node that uploaded has openssl.
+    int64_t openssl = -1;
+    CallResult r = co_await Admin(c, get, agg);
+    json j = json::parse(r.body, nullptr, false);
+    if (r.status == 200 && j.is_object()) {
+      for (const auto& e : j.value("Entities", json::array())) {
+        const json content = e.value("Data", json::object())
+                                 .value("AWS:Application", json::object())
+                                 .value("Content", json::array());
+        for (const auto& row : content) {
+          if (row.value("Name", "") == Catalog::kFilterPackage) {
+            openssl = std::stoll(row.value("Count", "-1"));
+          }
+        }
+      }
+    }
+    out_["check"] = {{"filtered_total", found},
+                     {"filtered_pages", pages},
+                     {"filtered_expected", ingest_.expected_matches},
+                     {"aggregate_openssl", openssl},
+                     {"aggregate_expected", ingest_.accepted},
+                     {"ok", ok && found == ingest_.expected_matches &&
+                                openssl == static_cast<int64_t>(ingest_.accepted)}};
+    std::cerr << "gc_fleet_sim: check " << out_["check"].dump() << "\n";
+  }
+  out_["queries"] = queries_;
+  c.Close();
+}
+
+awaitable<void> Sim::InventoryRun() {
+  catalog_ = std::make_unique<Catalog>(cfg_.inv_apps, cfg_.inv_seed);
+  out_["apps_per_node"] = cfg_.inv_apps;
+  if (cfg_.inv_register) {
+    co_await Register();
+  } else {
+    // No node credentials (moto_server): made-up instance ids, operator credentials.
+    out_["nodes"] = cfg_.nodes;
+    for (int i = 0; i < cfg_.nodes; ++i) {
+      auto n = std::make_unique<Node>();
+      n->index = i;
+      char id[32];
+      std::snprintf(id, sizeof id, "i-%017x", 0x100000 + i);
+      n->instance_id = id;
+      n->creds = cfg_.admin;
+      n->conn = std::make_unique<Conn>(ioc_.get_executor());
+      nodes_.push_back(std::move(n));
+    }
+  }
+  co_await Ingest();
+  Snapshot("after_ingest");
+  co_await InventoryQueries();
+  Snapshot("after_queries");
+}
+
+// Key pair, activations, then RegisterManagedInstance + token + heartbeat for every node,
+// `concurrency` nodes at a time (fleet: each then polls; inventory: its connection is closed).
+awaitable<void> Sim::Register() {
+  out_["nodes"] = cfg_.nodes;
+  out_["concurrency"] = cfg_.concurrency;
+  if (cfg_.op == "fleet") out_["replies"] = cfg_.replies;
+  const SteadyTime k0 = SteadyClock::now();
+  keys_ = gc::crypto::GenerateRsaKeyPair(2048);
+  if (keys_.public_key.empty()) throw std::runtime_error("RSA key generation failed");
+  out_["shared_rsa_key"] = true;
+  const double keygen = Seconds(k0, SteadyClock::now());
+  out_["keygen_s"] = R3(keygen);
+  std::cerr << "gc_fleet_sim: every node shares ONE 2048-bit RSA key pair: one took " << R3(keygen)
+            << " s to generate here, " << cfg_.nodes << " would take about "
+            << R1(keygen * cfg_.nodes / 60.0) << " min (fingerprints, instance ids and "
+            << "credentials are still per node)\n";
+  co_await CreateActivations();
+
+  // (1) Registration: Register + token + heartbeat, `concurrency` nodes at a time.
+  std::cerr << "gc_fleet_sim: registering " << cfg_.nodes << " nodes (" << cfg_.concurrency
+            << " at a time)\n";
+  const double cpu0 = SelfCpuSeconds();
+  const ProcStat p0 = ReadProc(cfg_.server_pid);
+  const SteadyTime r0 = SteadyClock::now();
+  const int workers = std::max(1, std::min(cfg_.concurrency, cfg_.nodes));
+  for (int i = 0; i < workers; ++i) asio::co_spawn(ioc_, SetupWorker(), asio::detached);
+  double last_print = 0;
+  auto record = [&] {
+    const SteadyTime r1 = SteadyClock::now();
+    const ProcStat p1 = ReadProc(cfg_.server_pid);
+    const double reg_s = Seconds(r0, r1);
+    json reg = {{"seconds", R3(reg_s)},
+                {"nodes_ok", setup_done_},
+                {"nodes_failed", setup_failed_},
+                {"nodes_per_s", R1(static_cast<double>(setup_done_) / reg_s)},
+                {"retries", setup_retries_},
+                {"register", reg_.ToJson()},
+                {"token", token_.ToJson()},
+                {"heartbeat", heartbeat_.ToJson()},
+                {"sim_cpu_s", R3(SelfCpuSeconds() - cpu0)}};
+    if (p0.ok && p1.ok) {
+      reg["server_cpu_s"] = R3(static_cast<double>(p1.cpu_ticks - p0.cpu_ticks) /
+                               static_cast<double>(sysconf(_SC_CLK_TCK)));
+    }
+    if (setup_done_ + setup_failed_ < nodes_.size()) reg["unfinished"] = true;
+    out_["registration"] = reg;
+    return reg_s;
+  };
+  while (setup_done_ + setup_failed_ < nodes_.size()) {
+    if (SteadyClock::now() > deadline_) record();
+    CheckDeadline("registration");
+    co_await Sleep(std::chrono::milliseconds(10));
+    const double el = Seconds(r0, SteadyClock::now());
+    if (el - last_print >= 5) {
+      last_print = el;
+      std::cerr << "gc_fleet_sim:   " << R1(el) << " s: " << setup_done_ << " registered, "
+                << setup_failed_ << " failed, " << polling_ << " polling\n";
+    }
+  }
+  const double reg_s = record();
+  std::cerr << "gc_fleet_sim: registered " << setup_done_ << " nodes in " << R3(reg_s) << " s ("
+            << R1(static_cast<double>(setup_done_) / reg_s) << "/s), " << setup_failed_
+            << " failed\n";
+  Snapshot("registered");
+  if (setup_done_ == 0) throw std::runtime_error("no node registered: " + reg_.first_error);
+}
+
 awaitable<void> Sim::Main() {
   start_ = SteadyClock::now();
   deadline_ = start_ + std::chrono::milliseconds(static_cast<int64_t>(cfg_.deadline_seconds * 1000));
@@ -1011,111 +1875,57 @@ awaitable<void> Sim::Main() {
       co_return;
     }
     Snapshot("start");
-    out_["nodes"] = cfg_.nodes;
-    out_["concurrency"] = cfg_.concurrency;
-    out_["replies"] = cfg_.replies;
-    const SteadyTime k0 = SteadyClock::now();
-    keys_ = gc::crypto::GenerateRsaKeyPair(2048);
-    if (keys_.public_key.empty()) throw std::runtime_error("RSA key generation failed");
-    out_["shared_rsa_key"] = true;
-    const double keygen = Seconds(k0, SteadyClock::now());
-    out_["keygen_s"] = R3(keygen);
-    std::cerr << "gc_fleet_sim: every node shares ONE 2048-bit RSA key pair: one took " << R3(keygen)
-              << " s to generate here, " << cfg_.nodes << " would take about "
-              << R1(keygen * cfg_.nodes / 60.0) << " min (fingerprints, instance ids and "
-              << "credentials are still per node)\n";
-    co_await CreateActivations();
-
-    // (1) Registration: Register + token + heartbeat, `concurrency` nodes at a time.
-    std::cerr << "gc_fleet_sim: registering " << cfg_.nodes << " nodes (" << cfg_.concurrency
-              << " at a time)\n";
-    const double cpu0 = SelfCpuSeconds();
-    const ProcStat p0 = ReadProc(cfg_.server_pid);
-    const SteadyTime r0 = SteadyClock::now();
-    const int workers = std::max(1, std::min(cfg_.concurrency, cfg_.nodes));
-    for (int i = 0; i < workers; ++i) asio::co_spawn(ioc_, SetupWorker(), asio::detached);
-    double last_print = 0;
-    auto record = [&] {
-      const SteadyTime r1 = SteadyClock::now();
-      const ProcStat p1 = ReadProc(cfg_.server_pid);
-      const double reg_s = Seconds(r0, r1);
-      json reg = {{"seconds", R3(reg_s)},
-                  {"nodes_ok", setup_done_},
-                  {"nodes_failed", setup_failed_},
-                  {"nodes_per_s", R1(static_cast<double>(setup_done_) / reg_s)},
-                  {"retries", setup_retries_},
-                  {"register", reg_.ToJson()},
-                  {"token", token_.ToJson()},
-                  {"heartbeat", heartbeat_.ToJson()},
-                  {"sim_cpu_s", R3(SelfCpuSeconds() - cpu0)}};
-      if (p0.ok && p1.ok) {
-        reg["server_cpu_s"] = R3(static_cast<double>(p1.cpu_ticks - p0.cpu_ticks) /
-                                 static_cast<double>(sysconf(_SC_CLK_TCK)));
+    if (cfg_.op == "inventory") {
+      co_await InventoryRun();
+    } else {
+      co_await Register();
+      // Every live node parked in GetMessages.
+      while (polling_ < setup_done_) {
+        CheckDeadline("parking");
+        co_await Sleep(std::chrono::milliseconds(10));
       }
-      if (setup_done_ + setup_failed_ < nodes_.size()) reg["unfinished"] = true;
-      out_["registration"] = reg;
-      return reg_s;
-    };
-    while (setup_done_ + setup_failed_ < nodes_.size()) {
-      if (SteadyClock::now() > deadline_) record();
-      CheckDeadline("registration");
-      co_await Sleep(std::chrono::milliseconds(10));
-      const double el = Seconds(r0, SteadyClock::now());
-      if (el - last_print >= 5) {
-        last_print = el;
-        std::cerr << "gc_fleet_sim:   " << R1(el) << " s: " << setup_done_ << " registered, "
-                  << setup_failed_ << " failed, " << polling_ << " polling\n";
-      }
-    }
-    const double reg_s = record();
-    std::cerr << "gc_fleet_sim: registered " << setup_done_ << " nodes in " << R3(reg_s) << " s ("
-              << R1(static_cast<double>(setup_done_) / reg_s) << "/s), " << setup_failed_
-              << " failed\n";
-    Snapshot("registered");
-    if (setup_done_ == 0) throw std::runtime_error("no node registered: " + reg_.first_error);
+      // (3) Idle window with every node parked.
+      if (cfg_.idle_seconds > 0) co_await Idle();
+      Snapshot("idle");
 
-    // Every live node parked in GetMessages.
-    while (polling_ < setup_done_) {
-      CheckDeadline("parking");
-      co_await Sleep(std::chrono::milliseconds(10));
-    }
-    // (3) Idle window with every node parked.
-    if (cfg_.idle_seconds > 0) co_await Idle();
-    Snapshot("idle");
-
-    if (cfg_.fanout) {
-      co_await Tag();
-      co_await Fanout();
-      Snapshot("after_fanout");
-    }
-    if (cfg_.api_calls > 0) {
-      std::vector<std::string> ids;
-      for (const auto& n : nodes_) {
-        if (!n->failed && static_cast<int>(ids.size()) < cfg_.api_targets) ids.push_back(n->instance_id);
+      if (cfg_.fanout) {
+        co_await Tag();
+        co_await Fanout();
+        Snapshot("after_fanout");
       }
-      co_await ApiLatency(ids);
-      Snapshot("after_api");
+      if (cfg_.api_calls > 0) {
+        std::vector<std::string> ids;
+        for (const auto& n : nodes_) {
+          if (!n->failed && static_cast<int>(ids.size()) < cfg_.api_targets) {
+            ids.push_back(n->instance_id);
+          }
+        }
+        co_await ApiLatency(ids);
+        Snapshot("after_api");
+      }
     }
   } catch (const std::exception& e) {
     out_["error"] = e.what();
     std::cerr << "gc_fleet_sim: " << e.what() << "\n";
   }
 
-  uint64_t polls = 0, empty = 0, perr = 0;
-  for (const auto& n : nodes_) {
-    polls += n->polls;
-    empty += n->empty_polls;
-    perr += n->poll_errors;
+  if (cfg_.op == "fleet") {
+    uint64_t polls = 0, empty = 0, perr = 0;
+    for (const auto& n : nodes_) {
+      polls += n->polls;
+      empty += n->empty_polls;
+      perr += n->poll_errors;
+    }
+    out_["polls"] = {{"completed", polls}, {"empty", empty}, {"errors", perr},
+                     {"first_error", poll_fail_.first_error},
+                     {"client_timeouts_20s", poll_timeouts_},
+                     {"empty_hold", poll_hold_.ToJson()},
+                     {"parked_at_end", polling_}};
+    out_["messages"] = {{"acks_ok", acks_ok_}, {"ack_errors", ack_errors_},
+                        {"reply_errors", reply_errors_}, {"duplicates", duplicates_},
+                        {"unexpected", unexpected_messages_},
+                        {"first_error", first_message_error_}};
   }
-  out_["polls"] = {{"completed", polls}, {"empty", empty}, {"errors", perr},
-                   {"first_error", poll_fail_.first_error},
-                   {"client_timeouts_20s", poll_timeouts_},
-                   {"empty_hold", poll_hold_.ToJson()},
-                   {"parked_at_end", polling_}};
-  out_["messages"] = {{"acks_ok", acks_ok_}, {"ack_errors", ack_errors_},
-                      {"reply_errors", reply_errors_}, {"duplicates", duplicates_},
-                      {"unexpected", unexpected_messages_},
-                      {"first_error", first_message_error_}};
   out_["connections"] = {{"connects", g_stats.connects},
                          {"connect_failures", g_stats.connect_failures},
                          {"first_connect_error", g_stats.first_connect_error},
@@ -1172,7 +1982,8 @@ int main(int argc, char** argv) {
   app.add_option("--access-key", cfg.admin.access_key_id, "root access key id (admin calls)");
   app.add_option("--secret-key", cfg.admin.secret_access_key, "root secret access key");
   app.add_option("--region", cfg.region, "region")->default_val("us-east-1");
-  app.add_option("--op", cfg.op, "fleet | api")->check(CLI::IsMember({"fleet", "api"}));
+  app.add_option("--op", cfg.op, "fleet | api | inventory")
+      ->check(CLI::IsMember({"fleet", "api", "inventory"}));
   app.add_option("--nodes", cfg.nodes, "simulated nodes")->default_val(100);
   app.add_option("--concurrency", cfg.concurrency, "nodes registering at the same time")
       ->default_val(64);
@@ -1200,6 +2011,27 @@ int main(int argc, char** argv) {
       ->default_val(1800);
   app.add_option("--sign-threads", cfg.sign_threads, "threads for RSA signatures")->default_val(1);
   app.add_option("--label", cfg.label, "the \"target\" field of the output");
+  app.add_option("--inv-apps", cfg.inv_apps, "inventory: AWS:Application entries per node")
+      ->default_val(500);
+  app.add_option("--inv-connections", cfg.inv_connections,
+                 "inventory: PutInventory connections in parallel")
+      ->default_val(32);
+  app.add_option("--inv-calls", cfg.inv_calls,
+                 "inventory: timed GetInventory and ListInventoryEntries calls each")
+      ->default_val(50);
+  app.add_option("--inv-agg-calls", cfg.inv_agg_calls, "inventory: timed aggregator calls")
+      ->default_val(20);
+  app.add_option("--inv-warmup", cfg.inv_warmup, "inventory: unmeasured calls before each series")
+      ->default_val(3);
+  app.add_option("--ingest-timeout", cfg.ingest_timeout,
+                 "inventory: seconds allowed for all the PutInventory calls")
+      ->default_val(900);
+  app.add_option("--inv-register", cfg.inv_register,
+                 "inventory: register the nodes and sign with their credentials (1), or use "
+                 "made-up instance ids and the operator's credentials (0, for moto_server)")
+      ->default_val(true);
+  app.add_option("--inv-seed", cfg.inv_seed, "inventory: seed of the package universe")
+      ->default_val(1);
   CLI11_PARSE(app, argc, argv);
 
   std::string err;
@@ -1219,6 +2051,10 @@ int main(int argc, char** argv) {
   }
   if (cfg.op == "api" && cfg.instance_ids.empty()) {
     std::cerr << "gc_fleet_sim: --op api needs --instance-ids\n";
+    return 2;
+  }
+  if (cfg.op == "inventory" && (cfg.inv_apps < 1 || cfg.inv_connections < 1)) {
+    std::cerr << "gc_fleet_sim: --inv-apps and --inv-connections must be at least 1\n";
     return 2;
   }
   if (cfg.nodes < 1) {
