@@ -210,7 +210,7 @@ void Dispatcher::Handle(HttpRequest& req, const wire::Responder& respond) {
   };
   // Reads answer on the event loop; anything else may wait for a durable write, which must not
   // hold the loop (and every connection on it), so it runs on the blocking pool.
-  if (IsReadOnly(op_name)) return run();
+  if (IsReadOnly(op_name) && call->svc->slow_reads.count(op_name) == 0) return run();
   blocking_->Post(std::move(run));
 }
 

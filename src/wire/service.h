@@ -54,6 +54,9 @@ struct ServiceDef {
   // UpdateManagedInstancePublicKey; see sigv4::VerifyWithSignatureCheck and NodeAuthority).
   // Operations the model marks "authtype":"none" (RegisterManagedInstance) need no signature.
   std::unordered_map<std::string, bool> node_key_operations;
+  // Reads (Get/List/Describe…) that may take long enough (a fleet-wide query) to hold an event
+  // loop: they run on the blocking pool like writes.
+  std::unordered_map<std::string, bool> slow_reads;
 
   // Optional hooks, used by SQS (a JSON service that keeps its query-protocol behaviour):
 
