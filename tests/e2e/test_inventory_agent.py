@@ -11,7 +11,6 @@ ItemContentMismatchException."""
 import json
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -19,6 +18,7 @@ import unittest
 import urllib.request
 
 import harness
+from test_run_command import Agent  # a real groundcrew-agent with its own --root
 
 ROLE = "service-role/AmazonEC2RunCommandRoleForManagedInstances"
 DOC = "GC-GatherSoftwareInventory"
@@ -79,43 +79,6 @@ def installed(admindir=None):
     if admindir:
         args.insert(1, f"--admindir={admindir}")
     return {tuple(line.split(" ", 1)) for line in run(*args).splitlines()}
-
-
-class Agent:
-    """One groundcrew-agent: registered, then `run` with its own state dir, root and log."""
-
-    def __init__(self, endpoint, code, activation_id, root=None):
-        self.dir = tempfile.mkdtemp(prefix="gc-inv-agent-")
-        self.state = os.path.join(self.dir, "state")
-        self.root = root or os.path.join(self.dir, "root")
-        self.log_path = os.path.join(self.dir, "agent.log")
-        out = subprocess.run(
-            [os.path.join(harness.BIN, "groundcrew-agent"), "register", "--endpoint", endpoint,
-             "--code", code, "--id", activation_id, "--region", "us-east-1",
-             "--state-dir", self.state], capture_output=True, text=True, timeout=60)
-        if out.returncode != 0:
-            raise RuntimeError("register failed: " + out.stderr)
-        self.instance_id = out.stdout.strip().splitlines()[-1]
-        self.proc = None
-
-    def start(self):
-        env = dict(os.environ, GC_AGENT_HEARTBEAT_SECONDS="2", GC_AGENT_LOG_LEVEL="info")
-        self.log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            [os.path.join(harness.BIN, "groundcrew-agent"), "run", "--state-dir", self.state,
-             "--root", self.root], stdout=self.log, stderr=self.log, env=env)
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self.proc:
-            self.log.close()
-        self.proc = None
 
 
 class InventoryAgentTest(unittest.TestCase):

@@ -27,11 +27,12 @@ N_AGENTS = 3
 class Agent:
     """One groundcrew-agent: registered, then `run` with its own state dir, root and log."""
 
-    def __init__(self, endpoint, code, activation_id):
+    def __init__(self, endpoint, code, activation_id, root=None):
+        """`root`: the agent's --root (default: an empty tree in its own temp dir)."""
         self.dir = tempfile.mkdtemp(prefix="gc-agent-")
         self.state = os.path.join(self.dir, "state")
-        self.root = os.path.join(self.dir, "root")
-        os.makedirs(self.root)
+        self.root = root or os.path.join(self.dir, "root")
+        os.makedirs(self.root, exist_ok=True)
         self.log_path = os.path.join(self.dir, "agent.log")
         out = subprocess.run(
             [os.path.join(harness.BIN, "groundcrew-agent"), "register", "--endpoint", endpoint,
