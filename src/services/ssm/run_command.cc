@@ -296,6 +296,31 @@ bool Matches(const Filters& f, const CommandRow& c, const std::string& status) {
   return true;
 }
 
+// The caller's SendCommand commands (not State Manager's), newest first: only `command_id`
+// when given, only those sent to `instance_id` when given.
+Result<std::vector<CommandRow>> ListedCommands(Tx& tx, const wire::CallContext& ctx,
+                                               const std::string& command_id,
+                                               const std::string& instance_id) {
+  std::string sql = fmt::format(
+      "SELECT {} FROM ssm_command WHERE account = ? AND region = ? AND origin = ''",
+      CommandRow::Columns());
+  std::vector<Value> args = {ctx.account_id, ctx.region};
+  if (!command_id.empty()) {
+    sql += " AND command_id = ?";
+    args.emplace_back(command_id);
+  }
+  if (!instance_id.empty()) {
+    sql += " AND command_id IN (SELECT command_id FROM ssm_invocation WHERE instance_id = ?)";
+    args.emplace_back(instance_id);
+  }
+  auto r = tx.Query(sql + " ORDER BY requested_ms DESC, command_id DESC", args);
+  if (!r.ok()) return r.take_error();
+  std::vector<CommandRow> out;
+  out.reserve(r->size());
+  for (const auto& row : *r) out.push_back(CommandRow::From(row));
+  return out;
+}
+
 int64_t MaxResultsOf(const Json& in, int64_t def) {
   int64_t n = in.value("MaxResults", def);
   return n <= 0 ? def : n;
@@ -794,24 +819,9 @@ Result<Json> RunCommand::ListCommands(const Ctx& ctx, const Json& in) {
   const int64_t max = MaxResultsOf(in, 50);
   std::vector<CommandRow> rows;
   Status st = store_.Read([&](Tx& tx) -> Status {
-    rows.clear();
-    std::string sql = fmt::format(
-        "SELECT {} FROM ssm_command WHERE account = ? AND region = ?"
-        " AND origin = ''",
-        CommandRow::Columns());
-    std::vector<Value> args = {ctx.account_id, ctx.region};
-    if (!command_id.empty()) {
-      sql += " AND command_id = ?";
-      args.emplace_back(command_id);
-    }
-    if (!instance_id.empty()) {
-      sql += " AND command_id IN (SELECT command_id FROM ssm_invocation WHERE instance_id = ?)";
-      args.emplace_back(instance_id);
-    }
-    sql += " ORDER BY requested_ms DESC, command_id DESC";
-    auto r = tx.Query(sql, args);
+    auto r = ListedCommands(tx, ctx, command_id, instance_id);
     if (!r.ok()) return r.take_error();
-    for (const auto& row : *r) rows.push_back(CommandRow::From(row));
+    rows = std::move(*r);
     return Ok{};
   });
   if (!st.ok()) return st.take_error();
@@ -847,20 +857,9 @@ Result<Json> RunCommand::ListCommandInvocations(const Ctx& ctx, const Json& in) 
   std::vector<std::pair<CommandRow, InvocationRow>> rows;
   Status st = store_.Read([&](Tx& tx) -> Status {
     rows.clear();
-    std::string sql = fmt::format(
-        "SELECT {} FROM ssm_command WHERE account = ? AND region = ?"
-        " AND origin = ''",
-        CommandRow::Columns());
-    std::vector<Value> args = {ctx.account_id, ctx.region};
-    if (!command_id.empty()) {
-      sql += " AND command_id = ?";
-      args.emplace_back(command_id);
-    }
-    sql += " ORDER BY requested_ms DESC, command_id DESC";
-    auto cmds = tx.Query(sql, args);
+    auto cmds = ListedCommands(tx, ctx, command_id, instance_id);
     if (!cmds.ok()) return cmds.take_error();
-    for (const auto& r : *cmds) {
-      CommandRow c = CommandRow::From(r);
+    for (const auto& c : *cmds) {
       auto invs = LoadInvocations(tx, c.command_id);
       if (!invs.ok()) return invs.take_error();
       for (auto& i : *invs) {
