@@ -3,7 +3,7 @@
 # Usage: scripts/deps.sh [--test]   (--test adds what the test suite and benchmarks need)
 set -euo pipefail
 pkgs=(g++ cmake ninja-build ccache pkg-config libboost-dev libssl-dev libsqlite3-dev libpq-dev
-      nlohmann-json3-dev libfmt-dev libcli11-dev libgtest-dev libbenchmark-dev
+      nlohmann-json3-dev libsimdjson-dev libfmt-dev libcli11-dev libgtest-dev libbenchmark-dev
       libcurl4-openssl-dev libyaml-cpp-dev tzdata)
 if [[ "${1:-}" == "--test" ]]; then
   # Debian's AWS CLI and boto3 are always installed: the end-to-end suites run with them as well

@@ -200,9 +200,19 @@ void Dispatcher::Handle(HttpRequest& req, const wire::Responder& respond) {
       return finish(AwsError::Internal("An internal error occurred."));
     }
   }
-  auto run = [call, finish = std::move(finish)] {
+  auto run = [call, finish = std::move(finish), respond] {
     try {
-      finish(call->svc->operations.at(call->op->name)(call->ctx, call->input));
+      auto encoded = call->svc->encoded_operations.find(call->op->name);
+      if (encoded == call->svc->encoded_operations.end()) {
+        return finish(call->svc->operations.at(call->op->name)(call->ctx, call->input));
+      }
+      Result<std::string> body = encoded->second(call->ctx, call->input);
+      if (!body.ok()) return finish(body.take_error());
+      if (!call->proto.json) return finish(Json::parse(*body));  // the query protocol wants XML
+      HttpResponse resp = Encode(call->proto, *call->op, Json(), call->ctx.request_id,
+                                 call->log_op);
+      resp.body = std::move(*body);
+      respond(std::move(resp));
     } catch (const std::exception& e) {
       fmt::print(stderr, "internal error in {}: {}\n", call->log_op, e.what());
       finish(AwsError::Internal("An internal error occurred."));
@@ -292,8 +302,9 @@ std::variant<Dispatcher::Call, HttpResponse> Dispatcher::Prepare(HttpRequest& re
   }
 
   // 3. The operation.
-  bool implemented =
-      svc->operations.count(op_name) > 0 || svc->async_operations.count(op_name) > 0;
+  bool implemented = svc->operations.count(op_name) > 0 ||
+                     svc->async_operations.count(op_name) > 0 ||
+                     svc->encoded_operations.count(op_name) > 0;
   if (op == nullptr || !implemented) {
     AwsError err = proto.json ? AwsError{"UnknownOperationException", "", 400}
                               : AwsError{"InvalidAction",
@@ -320,7 +331,15 @@ std::variant<Dispatcher::Call, HttpResponse> Dispatcher::Prepare(HttpRequest& re
 
   // 4. Decode and validate the input against the model.
   Json input;
-  if (proto.json) {
+  std::shared_ptr<const void> decoded;
+  if (auto decoder = svc->input_decoders.find(op_name);
+      proto.json && !sreq.body.empty() && decoder != svc->input_decoders.end()) {
+    decoded = decoder->second(sreq.body, input);
+    if (!decoded) input = Json();
+  }
+  if (decoded) {
+    // The decoder made the input document; the model check below still applies to it.
+  } else if (proto.json) {
     if (sreq.body.empty()) {
       input = Json::object();
     } else {
@@ -375,6 +394,7 @@ std::variant<Dispatcher::Call, HttpResponse> Dispatcher::Prepare(HttpRequest& re
   ctx.request_id = request_id;
   ctx.now_millis = clock_.NowMillis();
   ctx.endpoint = endpoint;
+  ctx.decoded = std::move(decoded);
   return call;
 }
 

@@ -8,7 +8,9 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -31,6 +33,9 @@ struct CallContext {
   std::string request_id;
   std::string endpoint;  // "http://127.0.0.1:4566" as the client addressed us
   int64_t now_millis = 0;
+  // What the operation's input decoder (ServiceDef::input_decoders) made of the request body, or
+  // null when it has none or it declined; only that operation's handler reads it.
+  std::shared_ptr<const void> decoded;
 };
 
 using OperationHandler =
@@ -42,11 +47,24 @@ using Done = std::function<void(Result<nlohmann::json>)>;
 using AsyncOperationHandler =
     std::function<void(const CallContext&, const nlohmann::json& input, Done done)>;
 
+// An operation that encodes its own JSON-protocol response body (an answer of megabytes, written
+// as text rather than built as a document): the text is sent as is.
+using EncodedOperationHandler =
+    std::function<Result<std::string>(const CallContext&, const nlohmann::json& input)>;
+// Decodes a JSON-protocol request body faster than the generic path (a PutInventory of 150 KB):
+// fills `input` with the document the model check sees — members the decoder checked itself may
+// be left out — and returns what the handler gets as CallContext::decoded. Returns null to
+// decline (the body is then decoded and checked the generic way, which also words the errors).
+using InputDecoder =
+    std::function<std::shared_ptr<const void>(std::string_view body, nlohmann::json& input)>;
+
 struct ServiceDef {
   std::string name;  // the SigV4 signing name: "ssm", "sts", ...
   const model::ServiceModel* model = nullptr;
   std::unordered_map<std::string, OperationHandler> operations;
   std::unordered_map<std::string, AsyncOperationHandler> async_operations;
+  std::unordered_map<std::string, EncodedOperationHandler> encoded_operations;  // JSON protocol
+  std::unordered_map<std::string, InputDecoder> input_decoders;                 // JSON protocol
   // Operations a node's credentials may call (the agent-facing ones); all others need the operator.
   std::unordered_map<std::string, bool> node_operations;
   // Operations authenticated by a managed node's registration key instead of an access key: SigV4

@@ -208,6 +208,37 @@ class InventoryTest(unittest.TestCase):
         self.assertEqual(self.error(self.ssm.get_inventory_schema, TypeName="Bogus"),
                          "InvalidTypeNameException")
 
+    def test_content_limits_of_the_model(self):
+        # PutInventory bodies are decoded by a fast path that leaves anything near the model's
+        # limits to the generic check: both must answer as the model says, and store nothing.
+        node = self.nodes[1]
+        before = self.ssm.list_inventory_entries(InstanceId=node.instance_id,
+                                                 TypeName="AWS:Application")["Entries"]
+        for content, code in [
+                ([{"Name": "x", "Version": 1}], "SerializationException"),   # not a string
+                ([["Name", "x"]], "SerializationException"),                 # not a map
+                ([{f"A{k}": "v" for k in range(51)}], "ValidationException"),  # 51 attributes
+                ([{"N" * 65: "v"}], "ValidationException"),                  # name over 64
+                ([{"Name": "v" * 4097}], "ValidationException"),             # value over 4,096
+                ([{"Name": "x"}] * 10001, "ValidationException")]:           # over 10,000 entries
+            with self.assertRaises(agent_client.AwsError) as e:
+                self.put(node, [item("AWS:Application", content, "1.1")])
+            self.assertEqual(e.exception.code, code, str(content)[:80])
+        after = self.ssm.list_inventory_entries(InstanceId=node.instance_id,
+                                                TypeName="AWS:Application")["Entries"]
+        self.assertEqual(after, before)
+        # 3,000 two-byte characters: 6,000 bytes but 3,000 characters, within the model's 4,096.
+        # The fast path declines it; the generic path accepts it.
+        wide = "\u00e9" * 3000
+        self.put(node, [item("Custom:Wide", [{"Text": wide, "Name": "w"}])])
+        out = self.ssm.list_inventory_entries(InstanceId=node.instance_id, TypeName="Custom:Wide")
+        self.assertEqual(out["Entries"], [{"Name": "w", "Text": wide}])
+        found = self.query(("Custom:Wide.Text", [wide], "Equal"))
+        self.assertEqual(self.ids_of(found), [node.instance_id])
+        self.assertEqual(found["Entities"][0]["Data"]["Custom:Wide"]["Content"],
+                         [{"Name": "w", "Text": wide}])
+        self.ssm.delete_inventory(TypeName="Custom:Wide", SchemaDeleteOption="DeleteSchema")
+
     def test_custom_types_schema_and_deletion(self):
         node = self.nodes[0]
         self.put(node, [item("Custom:RackInfo", [{"Rack": "R12", "Slot": "4"}])])

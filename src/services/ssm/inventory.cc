@@ -8,6 +8,8 @@
 #include <set>
 
 #include "common/crypto.h"
+#include "common/json_text.h"
+#include "services/ssm/inventory_codec.h"
 #include "services/ssm/node_errors.h"
 #include "services/ssm/paging.h"
 #include "services/ssm/ssm_errors.h"
@@ -175,8 +177,17 @@ Json ItemJson(const Item& item) {
   return out;
 }
 
-Result<std::vector<Entry>> ParseContent(const Json& content, const std::string& type) {
-  std::vector<Entry> out;
+// Appends GetInventory's AWS:InstanceInformation member for a node's entry.
+void AppendInstanceInformation(const Entry& e, bool comma, std::string& out) {
+  if (comma) out += ',';
+  AppendJsonString(out, kInstanceInformation);
+  out += ':';
+  out += ItemJson(Item{kInstanceInformation, "1.0", "", "", {e}}).dump();
+}
+
+// An item's Content as `in` has it (the generic decoding path), borrowing its strings.
+Result<inventory::Content> ParseContent(const Json& content, const std::string& type) {
+  inventory::Content out;
   if (!content.is_array()) return InvalidItemContent("Content of " + type + " is not a list.");
   for (const auto& row : content) {
     if (!row.is_object()) {
@@ -186,16 +197,16 @@ Result<std::vector<Entry>> ParseContent(const Json& content, const std::string& 
       return InvalidItemContent(fmt::format("An entry of {} has more than {} attributes.", type,
                                             kMaxAttributes));
     }
-    Entry e;
     for (const auto& [k, v] : row.items()) {
       if (!v.is_string()) {
         return InvalidItemContent(
             fmt::format("The value of {} in {} must be a string.", k, type));
       }
-      e.emplace_back(k, v.get<std::string>());
+      out.entries.cells.emplace_back(k, v.get_ref<const std::string&>());
     }
-    out.push_back(std::move(e));
+    out.entries.EndEntry();
   }
+  out.text = content.dump();
   return out;
 }
 
@@ -225,7 +236,13 @@ void Inventory::AddOperations(wire::ServiceDef& def) {
     return [this, m](const Ctx& ctx, const Json& in) { return (this->*m)(ctx, in); };
   };
   def.operations["PutInventory"] = bind(&Inventory::PutInventory);
-  def.operations["GetInventory"] = bind(&Inventory::GetInventory);
+  // A page holds up to 50 nodes' whole inventories (7.5 MB at 500 packages each): written as text.
+  def.encoded_operations["GetInventory"] = [this](const Ctx& ctx, const Json& in) {
+    return GetInventory(ctx, in);
+  };
+  def.input_decoders["PutInventory"] = [](std::string_view body, Json& input) {
+    return std::shared_ptr<const void>(inventory::DecodedPut::Decode(body, input));
+  };
   def.operations["ListInventoryEntries"] = bind(&Inventory::ListInventoryEntries);
   def.operations["GetInventorySchema"] = bind(&Inventory::GetInventorySchema);
   def.operations["DeleteInventory"] = bind(&Inventory::DeleteInventory);
@@ -243,16 +260,17 @@ void Inventory::ForgetCachedState() {
 Status Inventory::EnsureLoaded() {
   std::lock_guard lock(load_mu_);
   if (loaded_) return Ok{};
+  inventory::ContentReader reader;
+  inventory::EntryCells entries;
   Status st = store_.Read([&](Tx& tx) -> Status {
     auto rows = tx.Query("SELECT node_id, type_name, schema_version, capture_time,"
                          " content_hash, content FROM ssm_inventory");
     if (!rows.ok()) return rows.take_error();
     for (const auto& r : *rows) {
-      Item item{r.Str(1), r.Str(2), r.Str(3), r.Str(4), {}};
-      auto entries = ParseContent(Json::parse(r.Str(5), nullptr, false), item.type_name);
-      if (!entries.ok()) continue;
-      item.entries = std::move(*entries);
-      index_.Put(r.Str(0), item);
+      const std::string content = r.Str(5);
+      if (!reader.Read(content, entries)) continue;
+      const std::string type = r.Str(1), version = r.Str(2), captured = r.Str(3), hash = r.Str(4);
+      index_.Put(r.Str(0), {type, version, captured, hash}, entries);
     }
     return Ok{};
   });
@@ -270,48 +288,56 @@ Result<Json> Inventory::PutInventory(const Ctx& ctx, const Json& in) {
   if (!*state || !(*state)->registered) return errors::InvalidInstanceId(node);
   if (Status s = EnsureLoaded(); !s.ok()) return s.take_error();
 
+  // The items' contents: decoded with the body (inventory_codec.h), or read from `in` when the
+  // decoder left the body to the generic path.
+  auto decoded = std::static_pointer_cast<const inventory::DecodedPut>(ctx.decoded);
+  std::vector<inventory::Content> from_input;
+  const Json& items = in.at("Items");
+  from_input.reserve(items.size());
   struct Put {
-    Item item;
-    bool has_content = false;
-    std::string content_text;
+    std::string type_name, schema_version, capture_time, content_hash;
+    const inventory::Content* content = nullptr;  // null: only the hash came
   };
   std::vector<Put> puts;
   size_t total = 0;
   std::set<std::string> types;
-  for (const auto& it : in.value("Items", Json::array())) {
+  for (size_t k = 0; k < items.size(); ++k) {
+    const Json& it = items[k];
     Put p;
-    p.item.type_name = it.value("TypeName", "");
-    if (Status s = CheckTypeName(p.item.type_name); !s.ok()) return s.take_error();
-    if (p.item.type_name == kInstanceInformation) {
-      return InvalidTypeName(p.item.type_name);  // a projection of the node, never put
+    p.type_name = it.value("TypeName", "");
+    if (Status s = CheckTypeName(p.type_name); !s.ok()) return s.take_error();
+    if (p.type_name == kInstanceInformation) {
+      return InvalidTypeName(p.type_name);  // a projection of the node, never put
     }
-    if (!types.insert(p.item.type_name).second) {
-      return InvalidItemContent("The type " + p.item.type_name + " appears more than once.");
+    if (!types.insert(p.type_name).second) {
+      return InvalidItemContent("The type " + p.type_name + " appears more than once.");
     }
-    p.item.schema_version = it.value("SchemaVersion", "");
+    p.schema_version = it.value("SchemaVersion", "");
     static const std::regex kVersion(R"(^([0-9]{1,6})(\.[0-9]{1,6})$)");
-    if (!std::regex_match(p.item.schema_version, kVersion)) {
+    if (!std::regex_match(p.schema_version, kVersion)) {
       return AwsError{"UnsupportedInventorySchemaVersionException",
-                      "The schema version " + p.item.schema_version + " is not supported.", 400};
+                      "The schema version " + p.schema_version + " is not supported.", 400};
     }
-    p.item.capture_time = it.value("CaptureTime", "");
-    p.item.content_hash = it.value("ContentHash", "");
-    p.has_content = it.contains("Content");
-    if (p.has_content) {
-      p.content_text = it["Content"].dump();
-      if (p.content_text.size() > kMaxItemBytes) {
-        return AwsError{"ItemSizeLimitExceededException",
-                        "The inventory item " + p.item.type_name + " is larger than 4 MB.", 400};
-      }
-      total += p.content_text.size();
-      auto entries = ParseContent(it["Content"], p.item.type_name);
+    p.capture_time = it.value("CaptureTime", "");
+    p.content_hash = it.value("ContentHash", "");
+    if (decoded) {
+      if (const auto& c = decoded->content(k)) p.content = &*c;
+    } else if (it.contains("Content")) {
+      auto entries = ParseContent(it["Content"], p.type_name);
       if (!entries.ok()) return entries.take_error();
-      p.item.entries = std::move(*entries);
-      if (p.item.content_hash.empty()) {
-        p.item.content_hash = crypto::Base64Encode(crypto::Md5(p.content_text));
+      p.content = &from_input.emplace_back(std::move(*entries));
+    }
+    if (p.content) {
+      if (p.content->text.size() > kMaxItemBytes) {
+        return AwsError{"ItemSizeLimitExceededException",
+                        "The inventory item " + p.type_name + " is larger than 4 MB.", 400};
       }
-    } else if (p.item.content_hash.empty()) {
-      return InvalidItemContent("The item " + p.item.type_name + " has neither Content nor "
+      total += p.content->text.size();
+      if (p.content_hash.empty()) {
+        p.content_hash = crypto::Base64Encode(crypto::Md5(p.content->text));
+      }
+    } else if (p.content_hash.empty()) {
+      return InvalidItemContent("The item " + p.type_name + " has neither Content nor "
                                 "ContentHash.");
     }
     puts.push_back(std::move(p));
@@ -325,10 +351,10 @@ Result<Json> Inventory::PutInventory(const Ctx& ctx, const Json& in) {
     stored.clear();
     for (size_t k = 0; k < puts.size(); ++k) {
       const Put& p = puts[k];
-      if (IsCustom(p.item.type_name)) {
+      if (IsCustom(p.type_name)) {
         auto schema = tx.Query("SELECT attributes, disabled_version FROM ssm_inventory_schema"
                                " WHERE account = ? AND region = ? AND type_name = ?",
-                               {ctx.account_id, ctx.region, p.item.type_name});
+                               {ctx.account_id, ctx.region, p.type_name});
         if (!schema.ok()) return schema.take_error();
         std::set<std::string> attrs;
         std::string disabled;
@@ -347,11 +373,11 @@ Result<Json> Inventory::PutInventory(const Ctx& ctx, const Json& in) {
           }
           disabled = schema->front().Str(1);
         }
-        if (!disabled.empty() && std::stod(p.item.schema_version) <= std::stod(disabled)) {
+        if (!disabled.empty() && std::stod(p.schema_version) <= std::stod(disabled)) {
           continue;  // a disabled schema ignores this version and earlier (DeleteInventory)
         }
-        for (const auto& e : p.item.entries) {
-          for (const auto& [k, v] : e) attrs.insert(k);
+        if (p.content) {
+          for (const auto& [name, value] : p.content->entries.cells) attrs.emplace(name);
         }
         if (attrs.size() > kMaxAttributes) {
           return InvalidItemContent("A custom inventory type has at most 200 attributes.");
@@ -361,25 +387,25 @@ Result<Json> Inventory::PutInventory(const Ctx& ctx, const Json& in) {
             " disabled_version) VALUES (?, ?, ?, ?, ?, '') ON CONFLICT (account, region,"
             " type_name) DO UPDATE SET version = excluded.version, attributes ="
             " excluded.attributes, disabled_version = ''",
-            {ctx.account_id, ctx.region, p.item.type_name, p.item.schema_version,
+            {ctx.account_id, ctx.region, p.type_name, p.schema_version,
              Json(attrs).dump()});
         if (!up.ok()) return up.take_error();
       }
-      if (!p.has_content) {
+      if (!p.content) {
         // Unchanged since the last upload: only the hash came. It must be what we have.
         auto cur = tx.Query("SELECT content_hash FROM ssm_inventory WHERE node_id = ? AND"
                             " type_name = ?",
-                            {node, p.item.type_name});
+                            {node, p.type_name});
         if (!cur.ok()) return cur.take_error();
-        if (cur->empty() || cur->front().Str(0) != p.item.content_hash) {
+        if (cur->empty() || cur->front().Str(0) != p.content_hash) {
           return AwsError{"ItemContentMismatchException",
-                          "The inventory item " + p.item.type_name +
+                          "The inventory item " + p.type_name +
                               " has a content hash that does not match what was stored.",
                           400};
         }
         auto u = tx.Exec("UPDATE ssm_inventory SET capture_time = ?, updated_ms = ? WHERE"
                          " node_id = ? AND type_name = ?",
-                         {p.item.capture_time, ctx.now_millis, node, p.item.type_name});
+                         {p.capture_time, ctx.now_millis, node, p.type_name});
         if (!u.ok()) return u.take_error();
         stored.push_back(k);
         continue;
@@ -390,8 +416,8 @@ Result<Json> Inventory::PutInventory(const Ctx& ctx, const Json& in) {
           " ON CONFLICT (node_id, type_name) DO UPDATE SET schema_version ="
           " excluded.schema_version, capture_time = excluded.capture_time, content_hash ="
           " excluded.content_hash, content = excluded.content, updated_ms = excluded.updated_ms",
-          {node, p.item.type_name, ctx.account_id, ctx.region, p.item.schema_version,
-           p.item.capture_time, p.item.content_hash, p.content_text, ctx.now_millis});
+          {node, p.type_name, ctx.account_id, ctx.region, p.schema_version,
+           p.capture_time, p.content_hash, p.content->text, ctx.now_millis});
       if (!w.ok()) return w.take_error();
       stored.push_back(k);
     }
@@ -400,10 +426,11 @@ Result<Json> Inventory::PutInventory(const Ctx& ctx, const Json& in) {
   if (!st.ok()) return st.take_error();
   for (size_t k : stored) {
     const Put& p = puts[k];
-    if (p.has_content) {
-      index_.Put(node, p.item);
+    if (p.content) {
+      index_.Put(node, {p.type_name, p.schema_version, p.capture_time, p.content_hash},
+                 p.content->entries);
     } else {
-      index_.Touch(node, p.item.type_name, p.item.capture_time);
+      index_.Touch(node, p.type_name, p.capture_time);
     }
   }
   return Json::object();
@@ -411,30 +438,42 @@ Result<Json> Inventory::PutInventory(const Ctx& ctx, const Json& in) {
 
 // ---- GetInventory -------------------------------------------------------------------------------
 
-Result<Json> Inventory::GetInventory(const Ctx& ctx, const Json& in) {
+Result<std::string> Inventory::GetInventory(const Ctx& ctx, const Json& in) {
   if (Status s = EnsureLoaded(); !s.ok()) return s.take_error();
   auto conditions = ParseConditions(in.value("Filters", Json::array()));
   if (!conditions.ok()) return conditions.take_error();
-  auto registered = nodes_.ListRegistered(ctx);
-  if (!registered.ok()) return registered.take_error();
+  // AWS:InstanceInformation is a projection of the nodes: their rows are read for every node
+  // only when a filter or an aggregator may look at them, else for the nodes of the page.
+  const bool all_info =
+      in.contains("Aggregators") ||
+      std::any_of(conditions->begin(), conditions->end(),
+                  [](const Condition& c) { return c.type_name == kInstanceInformation; });
   std::map<std::string, Entry> info;
   std::vector<std::string> candidates;
   std::vector<Condition> indexed;
   for (const auto& c : *conditions) {
     if (c.type_name != kInstanceInformation) indexed.push_back(c);
   }
-  for (const auto& n : *registered) {
-    Entry e = InstanceEntry(n);
-    bool ok = true;
-    for (const auto& c : *conditions) {
-      if (c.type_name == kInstanceInformation && !EntryMatches(e, c)) {
-        ok = false;
-        break;
+  if (all_info) {
+    auto registered = nodes_.ListRegistered(ctx);
+    if (!registered.ok()) return registered.take_error();
+    for (const auto& n : *registered) {
+      Entry e = InstanceEntry(n);
+      bool ok = true;
+      for (const auto& c : *conditions) {
+        if (c.type_name == kInstanceInformation && !EntryMatches(e, c)) {
+          ok = false;
+          break;
+        }
       }
+      if (!ok) continue;
+      candidates.push_back(n.node_id);
+      info.emplace(n.node_id, std::move(e));
     }
-    if (!ok) continue;
-    candidates.push_back(n.node_id);
-    info.emplace(n.node_id, std::move(e));
+  } else {
+    auto ids = nodes_.ListRegisteredIds(ctx);
+    if (!ids.ok()) return ids.take_error();
+    candidates = std::move(*ids);
   }
   std::vector<std::string> matched = index_.Select(candidates, indexed);
 
@@ -515,7 +554,7 @@ Result<Json> Inventory::GetInventory(const Ctx& ctx, const Json& in) {
       data[type] = {{"TypeName", type}, {"SchemaVersion", ""}, {"Content", std::move(content)}};
       entities.push_back({{"Data", data}});
     }
-    return Json{{"Entities", entities}};
+    return Json{{"Entities", entities}}.dump();
   }
 
   std::string only;
@@ -530,27 +569,51 @@ Result<Json> Inventory::GetInventory(const Ctx& ctx, const Json& in) {
   if (!after.ok()) return after.take_error();
   int64_t max = in.value("MaxResults", int64_t{50});
   if (max <= 0 || max > 50) max = 50;
-  Json entities = Json::array();
+  std::string out = "{\"Entities\":[";
+  int64_t count = 0;
   std::string last;
   for (const auto& node : matched) {
     if (!after->empty() && node <= *after) continue;
-    Json data = Json::object();
+    if (count == max) {
+      // A next page only when some node left would show (one lacking the asked type would not).
+      auto types = index_.TypesOf(node);
+      if (only.empty() || only == kInstanceInformation ||
+          std::find(types.begin(), types.end(), only) != types.end()) {
+        out += "],\"NextToken\":";
+        AppendJsonString(out, EncodeNextToken("inventory", last));
+        out += '}';
+        return out;
+      }
+      continue;
+    }
+    // {"Data":{types in order, AWS:InstanceInformation among them},"Id":node}
+    const size_t start = out.size();
+    out += count > 0 ? ",{\"Data\":{" : "{\"Data\":{";
+    int members = index_.AppendDataJson(node, only, out);
     if (only.empty() || only == kInstanceInformation) {
-      data[kInstanceInformation] = ItemJson(Item{kInstanceInformation, "1.0", "", "",
-                                                 {info[node]}});
+      auto e = info.find(node);
+      if (e == info.end()) {
+        auto state = nodes_.GetNode(ctx, node);
+        if (!state.ok()) return state.take_error();
+        if (*state) e = info.emplace(node, InstanceEntry(**state)).first;
+      }
+      if (e != info.end()) {
+        AppendInstanceInformation(e->second, members > 0, out);
+        ++members;
+      }
     }
-    for (const auto& type : index_.TypesOf(node)) {
-      if (!only.empty() && type != only) continue;
-      if (auto item = index_.Get(node, type)) data[type] = ItemJson(*item);
+    if (members == 0) {  // lacks the one type asked for
+      out.resize(start);
+      continue;
     }
-    if (data.empty()) continue;  // lacks the one type asked for
-    if (static_cast<int64_t>(entities.size()) == max) {
-      return Json{{"Entities", entities}, {"NextToken", EncodeNextToken("inventory", last)}};
-    }
-    entities.push_back({{"Id", node}, {"Data", std::move(data)}});
+    out += "},\"Id\":";
+    AppendJsonString(out, node);
+    out += '}';
+    ++count;
     last = node;
   }
-  return Json{{"Entities", entities}};
+  out += "]}";
+  return out;
 }
 
 // ---- ListInventoryEntries -----------------------------------------------------------------------

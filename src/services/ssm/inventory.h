@@ -33,7 +33,7 @@ class Inventory {
   using Json = nlohmann::json;
   using Ctx = wire::CallContext;
   Result<Json> PutInventory(const Ctx& ctx, const Json& in);
-  Result<Json> GetInventory(const Ctx& ctx, const Json& in);
+  Result<std::string> GetInventory(const Ctx& ctx, const Json& in);  // the response body
   Result<Json> ListInventoryEntries(const Ctx& ctx, const Json& in);
   Result<Json> GetInventorySchema(const Ctx& ctx, const Json& in);
   Result<Json> DeleteInventory(const Ctx& ctx, const Json& in);

@@ -375,6 +375,22 @@ Result<std::vector<ManagedNodes::NodeState>> ManagedNodes::ListRegistered(const 
   return out;
 }
 
+Result<std::vector<std::string>> ManagedNodes::ListRegisteredIds(const Ctx& ctx) {
+  std::vector<std::string> out;
+  Status st = store_.Read([&](Tx& tx) -> Status {
+    out.clear();
+    auto rows = tx.Query("SELECT node_id FROM ssm_node WHERE account = ? AND region = ? AND "
+                         "deregistered_ms IS NULL ORDER BY node_id",
+                         {ctx.account_id, ctx.region});
+    if (!rows.ok()) return rows.take_error();
+    out.reserve(rows->size());
+    for (const auto& r : *rows) out.push_back(r.Str(0));
+    return Ok{};
+  });
+  if (!st.ok()) return st.take_error();
+  return out;
+}
+
 Result<std::optional<ManagedNodes::NodeState>> ManagedNodes::GetNode(const Ctx& ctx,
                                                                      const std::string& node_id) {
   std::optional<NodeState> out;

@@ -68,6 +68,8 @@ class ManagedNodes {
   // Every registered node of the caller's account and region, in id order (Inventory's
   // AWS:InstanceInformation).
   Result<std::vector<NodeState>> ListRegistered(const Ctx& ctx);
+  // Their ids only (a fleet-wide inventory filter that needs nothing else of the nodes).
+  Result<std::vector<std::string>> ListRegisteredIds(const Ctx& ctx);
   // Records a node's association status (State Manager), shown and filtered as AssociationStatus.
   Status SetAssociationStatus(const Ctx& ctx, const std::string& node_id,
                               const std::string& status);
