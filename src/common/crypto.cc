@@ -1,7 +1,7 @@
 #include "common/crypto.h"
 
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/core_names.h>
 #include <openssl/rand.h>
 
 #include <cstring>
@@ -13,6 +13,20 @@
 namespace gc::crypto {
 namespace {
 
+// Digests and the HMAC algorithm fetched once: OpenSSL 3 fetches (a locked lookup by name) on
+// every call given a legacy EVP_sha256() or through the one-shot HMAC(), which showed in profiles
+// of SigV4 verification. Fetched objects are never freed (they live until exit).
+const EVP_MD* FetchedMd(const char* name) {
+  const EVP_MD* md = EVP_MD_fetch(nullptr, name, nullptr);
+  if (md == nullptr) throw std::runtime_error(std::string("OpenSSL has no digest ") + name);
+  return md;
+}
+
+const EVP_MD* Sha256Md() {
+  static const EVP_MD* md = FetchedMd("SHA256");
+  return md;
+}
+
 std::string Digest(const EVP_MD* md, std::string_view data) {
   unsigned char out[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
@@ -20,18 +34,52 @@ std::string Digest(const EVP_MD* md, std::string_view data) {
   return std::string(reinterpret_cast<char*>(out), len);
 }
 
+// One HMAC-SHA256 context per thread, its digest set once; EVP_MAC_init with a new key resets it.
+class HmacSha256Context {
+ public:
+  HmacSha256Context() {
+    static EVP_MAC* mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+    if (mac == nullptr) throw std::runtime_error("OpenSSL has no HMAC");
+    ctx_ = EVP_MAC_CTX_new(mac);
+    char digest[] = "SHA256";
+    const OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+                                 OSSL_PARAM_construct_end()};
+    if (ctx_ == nullptr || EVP_MAC_CTX_set_params(ctx_, params) != 1) {
+      throw std::runtime_error("cannot set up HMAC-SHA256");
+    }
+  }
+  ~HmacSha256Context() { EVP_MAC_CTX_free(ctx_); }
+  HmacSha256Context(const HmacSha256Context&) = delete;
+  HmacSha256Context& operator=(const HmacSha256Context&) = delete;
+
+  std::string Mac(std::string_view key, std::string_view data) {
+    unsigned char out[EVP_MAX_MD_SIZE];
+    size_t len = 0;
+    // An empty key still needs a non-null pointer, or EVP_MAC_init keeps the previous key.
+    static const unsigned char kNoKey = 0;
+    const auto* k = key.empty() ? &kNoKey : reinterpret_cast<const unsigned char*>(key.data());
+    if (EVP_MAC_init(ctx_, k, key.size(), nullptr) != 1 ||
+        EVP_MAC_update(ctx_, reinterpret_cast<const unsigned char*>(data.data()), data.size()) !=
+            1 ||
+        EVP_MAC_final(ctx_, out, &len, sizeof(out)) != 1) {
+      throw std::runtime_error("HMAC-SHA256 failed");
+    }
+    return std::string(reinterpret_cast<char*>(out), len);
+  }
+
+ private:
+  EVP_MAC_CTX* ctx_ = nullptr;
+};
+
 }  // namespace
 
-std::string Sha256(std::string_view data) { return Digest(EVP_sha256(), data); }
+std::string Sha256(std::string_view data) { return Digest(Sha256Md(), data); }
 std::string Sha1(std::string_view data) { return Digest(EVP_sha1(), data); }
 std::string Md5(std::string_view data) { return Digest(EVP_md5(), data); }
 
 std::string HmacSha256(std::string_view key, std::string_view data) {
-  unsigned char out[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-       reinterpret_cast<const unsigned char*>(data.data()), data.size(), out, &len);
-  return std::string(reinterpret_cast<char*>(out), len);
+  thread_local HmacSha256Context context;
+  return context.Mac(key, data);
 }
 
 std::string Hex(std::string_view raw) {

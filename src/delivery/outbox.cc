@@ -9,6 +9,15 @@
 // worker whose lease ran out cannot overwrite the work of the worker that took the row over.
 // Each worker records the outcomes of one batch and claims the next one in the same transaction:
 // one commit per batch of up to kClaimBatch deliveries.
+//
+// Hand-off (SQLite only, where one process owns the file): a Publish's rows are written already
+// claimed with this Outbox's hand-off token, and after the commit the deliveries themselves are
+// handed to the workers in memory, which saves claiming them back (a SELECT, an UPDATE and a
+// decode per row). Their outcomes are recorded asynchronously in the store's next group commit.
+// A row is still deleted only after its delivery succeeded; if the process dies first, Start
+// releases the claim and the row is delivered from the store (at least once). A handed delivery
+// that waits in memory longer than half a lease is left to the store path, which takes it over
+// when the lease ends.
 #include "delivery/outbox.h"
 
 #include <fmt/format.h>
@@ -17,6 +26,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -231,7 +241,8 @@ struct Outbox::Impl {
                  60'000),
         postgres(s.Backend() == "postgres"),
         cas(options.ca_file),
-        token_prefix(crypto::RandomHex(16)) {
+        token_prefix(crypto::RandomHex(16)),
+        handoff_token(token_prefix + "-handoff") {
     std::call_once(curl_init_once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
     const std::string seed = crypto::RandomBytes(8);
     uint64_t s64 = 0;
@@ -266,10 +277,12 @@ struct Outbox::Impl {
 
   std::string NewToken() { return token_prefix + "-" + std::to_string(++token_counter); }
 
+  // Wakes the workers to look for due rows in the store.
   void WakeAll() {
     {
       std::lock_guard lock(mu);
       ++wake_seq;
+      ++store_wakes;
     }
     cv.notify_all();
   }
@@ -278,6 +291,14 @@ struct Outbox::Impl {
   void WorkerLoop();
   Status RecordAndClaim(const Outcomes& out, int limit, const std::string& token,
                         std::vector<store::Row>* rows, std::optional<int64_t>* next_due);
+  // Writes `out` (deletes, retry times, releases) in `tx`; idempotent.
+  Status Record(store::Tx& tx, const Outcomes& out, int64_t now) const;
+  // Records `out` in the store's next commit without waiting for it (handed deliveries).
+  void RecordAsync(Outcomes out);
+  // Up to `limit` handed deliveries, oldest first; those too old to trust their claim are left
+  // to the store path.
+  std::vector<Item> TakeHanded(size_t limit);  // requires mu
+  void DeliverHanded(std::vector<Item>& items, internal::CurlSender& sender);
   Item Decode(store::Row& row) const;
   void Deliver(std::vector<Item>& items, internal::CurlSender& sender);
   Status CallSink(const Delivery& d) const;
@@ -294,13 +315,22 @@ struct Outbox::Impl {
   const bool postgres;
   const internal::ExtraCas cas;
   const std::string token_prefix;
+  const std::string handoff_token;  // claim_token of handed rows
   std::string select_sql, claim_sql, delete_in_sql;
   std::map<std::string, Sink> sinks;  // written before Start only; read by workers
 
   std::mutex mu;
   std::condition_variable cv;  // signalled when wake_seq changes or stop is set
   uint64_t wake_seq = 0;       // guarded by mu
+  uint64_t store_wakes = 0;    // guarded by mu; the wakes that ask to look in the store
   bool stop = false;           // guarded by mu
+  struct Handed {
+    int64_t id;
+    int64_t handed_at;  // epoch ms
+    Delivery delivery;
+  };
+  std::deque<Handed> handed;  // guarded by mu
+  int records_in_flight = 0;  // guarded by mu; RecordAsync writes not done yet
   std::atomic<bool> stopping{false};
 
   std::mutex lifecycle_mu;           // serialises Start/Stop
@@ -342,34 +372,7 @@ Status Outbox::Impl::RecordAndClaim(const Outcomes& out, int limit, const std::s
     rows->clear();
     next_due->reset();
     const int64_t now = clock.NowMillis();
-    for (size_t i = 0; i < out.done.size(); i += kClaimBatch) {
-      std::vector<store::Value> params;
-      params.reserve(kClaimBatch);
-      for (size_t j = i; j < out.done.size() && j < i + kClaimBatch; ++j) {
-        params.emplace_back(out.done[j]);
-      }
-      while (params.size() < kClaimBatch) params.emplace_back(int64_t{0});
-      if (auto r = tx.Exec(delete_in_sql, params); !r) return r.take_error();
-    }
-    for (const Outcomes::Update& u : out.updates) {
-      auto r = tx.Exec(
-          "UPDATE delivery_outbox SET attempts = ?, next_attempt_at = ?, state = ?, "
-          "last_error = ?, claim_token = NULL WHERE id = ? AND claim_token = ?",
-          {u.attempts, u.next_attempt_at, u.state, u.error, u.id, out.token});
-      if (!r) return r.take_error();
-    }
-    for (int64_t id : out.drops) {
-      auto r =
-          tx.Exec("DELETE FROM delivery_outbox WHERE id = ? AND claim_token = ?", {id, out.token});
-      if (!r) return r.take_error();
-    }
-    for (int64_t id : out.releases) {
-      auto r = tx.Exec(
-          "UPDATE delivery_outbox SET next_attempt_at = ?, claim_token = NULL "
-          "WHERE id = ? AND claim_token = ?",
-          {now, id, out.token});
-      if (!r) return r.take_error();
-    }
+    if (Status st = Record(tx, out, now); !st) return st;
     if (limit <= 0) return Ok{};
 
     auto due = tx.Query(select_sql, {now, int64_t{limit}});
@@ -391,6 +394,88 @@ Status Outbox::Impl::RecordAndClaim(const Outcomes& out, int limit, const std::s
     *rows = std::move(*due);
     return Ok{};
   });
+}
+
+Status Outbox::Impl::Record(store::Tx& tx, const Outcomes& out, int64_t now) const {
+  for (size_t i = 0; i < out.done.size(); i += kClaimBatch) {
+    std::vector<store::Value> params;
+    params.reserve(kClaimBatch);
+    for (size_t j = i; j < out.done.size() && j < i + kClaimBatch; ++j) {
+      params.emplace_back(out.done[j]);
+    }
+    while (params.size() < kClaimBatch) params.emplace_back(int64_t{0});
+    if (auto r = tx.Exec(delete_in_sql, params); !r) return r.take_error();
+  }
+  for (const Outcomes::Update& u : out.updates) {
+    auto r = tx.Exec(
+        "UPDATE delivery_outbox SET attempts = ?, next_attempt_at = ?, state = ?, "
+        "last_error = ?, claim_token = NULL WHERE id = ? AND claim_token = ?",
+        {u.attempts, u.next_attempt_at, u.state, u.error, u.id, out.token});
+    if (!r) return r.take_error();
+  }
+  for (int64_t id : out.drops) {
+    auto r =
+        tx.Exec("DELETE FROM delivery_outbox WHERE id = ? AND claim_token = ?", {id, out.token});
+    if (!r) return r.take_error();
+  }
+  for (int64_t id : out.releases) {
+    auto r = tx.Exec(
+        "UPDATE delivery_outbox SET next_attempt_at = ?, claim_token = NULL "
+        "WHERE id = ? AND claim_token = ?",
+        {now, id, out.token});
+    if (!r) return r.take_error();
+  }
+  return Ok{};
+}
+
+void Outbox::Impl::RecordAsync(Outcomes out) {
+  if (out.empty()) return;
+  {
+    std::lock_guard lock(mu);
+    ++records_in_flight;
+  }
+  auto shared = std::make_shared<const Outcomes>(std::move(out));
+  store.WriteAsync(
+      [this, shared](store::Tx& tx) { return Record(tx, *shared, clock.NowMillis()); },
+      [this, shared](Status st) {
+        if (st.ok()) {
+          dropped += static_cast<int64_t>(shared->drops.size());
+          for (const std::string& line : shared->drop_logs) fmt::print(stderr, "{}\n", line);
+        } else {
+          // The rows stay claimed: the store path delivers them again when the lease ends.
+          fmt::print(stderr, "delivery outbox: store error: {}\n", st.error().message);
+        }
+        // A failed delivery's retry (or dead-letter hand-off) is now a row for the store path.
+        const bool store_rows = st.ok() && !shared->updates.empty();
+        {
+          std::lock_guard lock(mu);
+          --records_in_flight;
+          ++wake_seq;
+          if (store_rows) ++store_wakes;
+        }
+        cv.notify_all();
+      });
+}
+
+std::vector<Item> Outbox::Impl::TakeHanded(size_t limit) {
+  std::vector<Item> items;
+  const int64_t stale_before = clock.NowMillis() - lease_ms / 2;
+  while (!handed.empty() && items.size() < limit) {
+    Handed h = std::move(handed.front());
+    handed.pop_front();
+    if (h.handed_at < stale_before) continue;  // its lease may run out during the attempt
+    Item& item = items.emplace_back();
+    item.id = h.id;
+    item.delivery = std::move(h.delivery);
+    item.original_kind = item.delivery.kind;
+    item.original_endpoint = item.delivery.endpoint;
+  }
+  return items;
+}
+
+void Outbox::Impl::DeliverHanded(std::vector<Item>& items, internal::CurlSender& sender) {
+  Deliver(items, sender);
+  RecordAsync(Judge(items, handoff_token));
 }
 
 Item Outbox::Impl::Decode(store::Row& row) const {
@@ -512,21 +597,41 @@ void Outbox::Impl::WorkerLoop() {
   internal::CurlSender sender(options, clock, &cas);
   Outcomes pending;   // of the last batch, not yet recorded
   bool idle = false;  // the last claim found nothing
+  uint64_t store_wakes_seen = 0;
+  int64_t quiet_until = 0;  // while idle: the store has nothing due before this (epoch ms)
   while (true) {
     uint64_t seen = 0;
+    uint64_t wakes = 0;
     bool stop_now = false;
+    std::vector<Item> handed_items;
     {
       std::lock_guard lock(mu);
       seen = wake_seq;
+      wakes = store_wakes;
       stop_now = stop;
+      if (!stop_now && pending.empty()) handed_items = TakeHanded(kClaimBatch);
     }
+    if (!handed_items.empty()) {
+      DeliverHanded(handed_items, sender);
+      continue;
+    }
+    const bool store_woken = wakes != store_wakes_seen;
+    store_wakes_seen = wakes;
     if (idle && pending.empty() && !stop_now) {
+      int64_t now = clock.NowMillis();
+      if (!store_woken && now < quiet_until) {  // woken for handed deliveries only
+        Wait(seen, quiet_until - now);
+        continue;
+      }
       // Look before claiming: a Read runs beside the writer instead of queueing behind it.
       auto next = PeekNextDue();
-      const int64_t now = clock.NowMillis();
+      now = clock.NowMillis();
       if (next.ok() && (!next->has_value() || **next > now)) {
-        Wait(seen, next->has_value() ? std::clamp(**next - now, kMinIdleWaitMs, kMaxIdleWaitMs)
-                                     : kMaxIdleWaitMs);
+        const int64_t wait = next->has_value()
+                                 ? std::clamp(**next - now, kMinIdleWaitMs, kMaxIdleWaitMs)
+                                 : kMaxIdleWaitMs;
+        quiet_until = now + wait;
+        Wait(seen, wait);
         continue;
       }
     }
@@ -557,6 +662,7 @@ void Outbox::Impl::WorkerLoop() {
       if (next_due) {
         wait = std::clamp(*next_due - clock.NowMillis(), kMinIdleWaitMs, kMaxIdleWaitMs);
       }
+      quiet_until = clock.NowMillis() + wait;
       Wait(seen, wait);
       continue;
     }
@@ -624,10 +730,21 @@ std::vector<store::Migration> Outbox::Migrations() {
 }
 
 Status Outbox::Enqueue(store::Tx& tx, const std::vector<Delivery>& deliveries) {
+  return Enqueue(tx, deliveries, nullptr);
+}
+
+Status Outbox::Enqueue(store::Tx& tx, const std::vector<Delivery>& deliveries,
+                       std::vector<int64_t>* handed_ids) {
   try {
     const int64_t now = impl_->clock.NowMillis();
+    if (handed_ids != nullptr) {
+      handed_ids->clear();
+      handed_ids->reserve(deliveries.size());
+    }
     for (const Delivery& d : deliveries) {
       if (d.kind.empty()) return AwsError::Internal("delivery without a kind");
+      // Ordered deliveries go one at a time through the store path, which keeps their order.
+      const bool hand_off = handed_ids != nullptr && !impl_->postgres && d.ordering_key.empty();
       std::vector<store::Value> params = {int64_t{0},
                                           HeadersToJson(d.headers),
                                           ExtraToJson(d.extra),
@@ -641,9 +758,11 @@ Status Outbox::Enqueue(store::Tx& tx, const std::vector<Delivery>& deliveries) {
                                           d.account,
                                           d.region,
                                           d.source,
+                                          hand_off ? now + impl_->lease_ms : now,
                                           now,
-                                          now,
-                                          d.ordering_key};
+                                          d.ordering_key,
+                                          hand_off ? store::Value(impl_->handoff_token)
+                                                   : store::Value()};
       // Ids are time-ordered (index pages stay local); a clash with another process's id is
       // skipped by ON CONFLICT without aborting the caller's transaction, and tried again.
       for (int tries = 0;; ++tries) {
@@ -652,12 +771,15 @@ Status Outbox::Enqueue(store::Tx& tx, const std::vector<Delivery>& deliveries) {
             "INSERT INTO delivery_outbox (id, headers, extra, retry, state, kind, endpoint, body, "
             "subject, dead_letter_arn, account, region, source, next_attempt_at, created_at, "
             "ordering_key, attempts, claim_token, last_error) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, NULL, '') "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, '') "
             "ON CONFLICT (id) DO NOTHING",
             params);
         if (!r) return r.take_error();
         if (*r == 1) break;
         if (tries == 100) return AwsError::Internal("cannot find a free outbox id");
+      }
+      if (handed_ids != nullptr) {
+        handed_ids->push_back(hand_off ? std::get<int64_t>(params[0]) : 0);
       }
     }
     return Ok{};
@@ -667,6 +789,29 @@ Status Outbox::Enqueue(store::Tx& tx, const std::vector<Delivery>& deliveries) {
 }
 
 void Outbox::Notify() { impl_->WakeAll(); }
+
+void Outbox::HandOff(const std::vector<int64_t>& handed_ids, std::vector<Delivery>&& deliveries) {
+  const int64_t now = impl_->clock.NowMillis();
+  bool store_rows = false;  // deliveries not handed off wait in the store
+  {
+    std::lock_guard lock(impl_->mu);
+    for (size_t i = 0; i < deliveries.size(); ++i) {
+      const int64_t id = i < handed_ids.size() ? handed_ids[i] : 0;
+      if (id == 0) {
+        store_rows = true;
+      } else if (!impl_->stop) {  // when stopped, the next Start releases the claim
+        impl_->handed.push_back({id, now, std::move(deliveries[i])});
+      }
+    }
+    ++impl_->wake_seq;
+    if (store_rows) ++impl_->store_wakes;
+  }
+  if (store_rows) {
+    impl_->cv.notify_all();
+  } else {
+    impl_->cv.notify_one();  // one worker takes them all (up to a batch)
+  }
+}
 
 void Outbox::RegisterSink(const std::string& kind, Sink sink) {
   std::lock_guard lock(impl_->lifecycle_mu);
@@ -685,6 +830,10 @@ void Outbox::Start() {
   // due again now rather than when their lease ends. (PostgreSQL may be shared by several
   // servers; there the leases decide.)
   if (impl_->store.Backend() == "sqlite") {
+    {
+      std::lock_guard state_lock(impl_->mu);
+      impl_->handed.clear();  // their claims are released here: the store path delivers them
+    }
     const int64_t now = impl_->clock.NowMillis();
     Status st = impl_->store.Write([now](store::Tx& tx) -> Status {
       auto r = tx.Exec(
@@ -717,6 +866,10 @@ void Outbox::Stop() {
   impl_->cv.notify_all();
   for (std::thread& t : impl_->workers) t.join();
   impl_->workers.clear();
+  std::unique_lock state_lock(impl_->mu);
+  // Handed deliveries not taken keep their claims, which the next Start releases.
+  impl_->handed.clear();
+  impl_->cv.wait(state_lock, [&] { return impl_->records_in_flight == 0; });
 }
 
 Outbox::Stats Outbox::stats() const {

@@ -82,6 +82,16 @@ class Outbox {
 
   // Writes the deliveries in the caller's transaction. Call Notify() after it committed.
   Status Enqueue(store::Tx& tx, const std::vector<Delivery>& deliveries);
+  // Enqueue for a hand-off: on SQLite (whose file belongs to this process) the rows are written
+  // already claimed by this process, and `handed_ids` (cleared first) gets one id per delivery
+  // (0: not handed off, such as an ordered delivery, or any delivery on PostgreSQL). Once the
+  // transaction has committed, call HandOff(ids, deliveries): the workers then take them from
+  // memory instead of claiming them back from the store. If the process dies first, the next
+  // Start releases the claims, so the rows are delivered after all (at least once).
+  Status Enqueue(store::Tx& tx, const std::vector<Delivery>& deliveries,
+                 std::vector<int64_t>* handed_ids);
+  // After the commit of an Enqueue with `handed_ids`; wakes the workers (like Notify).
+  void HandOff(const std::vector<int64_t>& handed_ids, std::vector<Delivery>&& deliveries);
   // Wakes the workers.
   void Notify();
 

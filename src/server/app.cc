@@ -181,9 +181,10 @@ int RunServer(AppOptions opt) {
   DispatcherOptions dopt;
   dopt.dev = opt.dev;
   store::Store* store_ptr = store->get();
-  dopt.reset = [store_ptr, &ssm] {
+  dopt.reset = [store_ptr, &ssm, &sns] {
     Status st = store_ptr->Reset();
     ssm.ForgetCachedState();
+    sns.ForgetCachedState();
     return st;
   };
   dopt.nodes = &ssm.node_authority();

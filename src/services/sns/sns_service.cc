@@ -210,6 +210,26 @@ struct SnsService::Subscription {
   Json attributes = Json::object();
 };
 
+struct SnsService::PublishTarget {
+  struct Sub {
+    std::string arn;
+    std::string protocol;
+    std::string endpoint;
+    std::string encoded_arn;  // URL-encoded, for UnsubscribeURL
+    bool raw = false;         // RawMessageDelivery
+    bool takes_nothing = false;  // its FilterPolicy does not parse (any more)
+    bool body_scope = false;     // FilterPolicyScope MessageBody
+    std::shared_ptr<const FilterPolicy> filter;  // null: takes every message
+    delivery::RetryPolicy retry;
+    std::string dead_letter_arn;  // RedrivePolicy's deadLetterTargetArn, or ""
+  };
+  Topic topic;
+  bool fifo = false;
+  int signature_version = 1;
+  std::vector<Sub> subscriptions;  // the confirmed ones
+  uint64_t generation = 0;         // of the cache, when loaded
+};
+
 struct SnsService::PublishInput {
   std::string message;
   std::string subject;
@@ -231,7 +251,24 @@ Result<std::optional<SnsService::Topic>> LoadTopic(Tx& tx, const std::string& ar
 
 SnsService::SnsService(store::Store& store, delivery::Outbox& outbox, Signer& signer,
                        std::string public_endpoint)
-    : store_(store), outbox_(outbox), signer_(signer), public_endpoint_(std::move(public_endpoint)) {}
+    : store_(store),
+      outbox_(outbox),
+      signer_(signer),
+      public_endpoint_(std::move(public_endpoint)),
+      cache_targets_(store.Backend() == "sqlite") {}
+
+Status SnsService::WriteTopics(const std::function<Status(store::Tx&)>& fn) {
+  Status st = store_.Write(fn);
+  // After the commit (see targets_generation_); also after a failure, which costs only a reload.
+  ForgetCachedState();
+  return st;
+}
+
+void SnsService::ForgetCachedState() {
+  std::lock_guard lock(targets_mu_);
+  ++targets_generation_;
+  targets_.clear();
+}
 
 std::vector<store::Migration> SnsService::Migrations() {
   return {{"sns", 1,
@@ -376,7 +413,7 @@ Result<Json> SnsService::CreateTopic(const Ctx& ctx, const Json& in) {
     return errors::TagPolicy("Could not complete request: tag quota of per resource exceeded");
   }
   const std::string arn = TopicArn(ctx, name);
-  Status st = store_.Write([&](Tx& tx) -> Status {
+  Status st = WriteTopics([&](Tx& tx) -> Status {
     auto existing = LoadTopic(tx, arn);
     if (!existing.ok()) return existing.take_error();
     if (existing->has_value()) {
@@ -424,7 +461,7 @@ Result<Json> SnsService::CreateTopic(const Ctx& ctx, const Json& in) {
 Result<Json> SnsService::DeleteTopic(const Ctx& ctx, const Json& in) {
   const std::string arn = Str(in, "TopicArn");
   if (Status st = CheckArn(arn, "TopicArn"); !st.ok()) return st.take_error();
-  Status st = store_.Write([&](Tx& tx) -> Status {
+  Status st = WriteTopics([&](Tx& tx) -> Status {
     auto topic = RequireTopic(tx, ctx, arn);
     if (!topic.ok()) return topic.take_error();
     for (const char* sql : {"DELETE FROM sns_topic WHERE arn = ?",
@@ -517,7 +554,7 @@ Result<Json> SnsService::SetTopicAttributes(const Ctx& ctx, const Json& in) {
     return errors::InvalidParameter("AttributeName");
   }
   if (Status st = CheckTopicAttribute(name, value); !st.ok()) return st.take_error();
-  Status st = store_.Write([&](Tx& tx) -> Status {
+  Status st = WriteTopics([&](Tx& tx) -> Status {
     auto topic = RequireTopic(tx, ctx, arn);
     if (!topic.ok()) return topic.take_error();
     if (name == "ContentBasedDeduplication" && !topic->fifo()) {
@@ -640,7 +677,7 @@ Result<Json> SnsService::Subscribe(const Ctx& ctx, const Json& in) {
   std::string sub_arn;
   bool confirmed = false;
   std::string token;
-  Status st = store_.Write([&](Tx& tx) -> Status {
+  Status st = WriteTopics([&](Tx& tx) -> Status {
     auto topic = RequireTopic(tx, ctx, topic_arn);
     if (!topic.ok()) return topic.take_error();
     if (protocol == "sqs" && EndsWith(endpoint, ".fifo") && !topic->fifo()) {
@@ -726,7 +763,7 @@ Result<Json> SnsService::ConfirmSubscription(const Ctx& ctx, const Json& in) {
   if (Status st = CheckArn(topic_arn, "TopicArn"); !st.ok()) return st.take_error();
   const std::string token = Str(in, "Token");
   std::string arn;
-  Status st = store_.Write([&](Tx& tx) -> Status {
+  Status st = WriteTopics([&](Tx& tx) -> Status {
     auto topic = RequireTopic(tx, ctx, topic_arn);
     if (!topic.ok()) return topic.take_error();
     if (token.empty()) return errors::InvalidParameter("Token");
@@ -748,7 +785,7 @@ Result<Json> SnsService::Unsubscribe(const Ctx& ctx, const Json& in) {
   const std::string arn = Str(in, "SubscriptionArn");
   if (Status st = CheckArn(arn, "SubscriptionArn"); !st.ok()) return st.take_error();
   if (Split(arn, ':').size() != 7) return errors::InvalidArn("SubscriptionArn", Split(arn, ':').size());
-  Status st = store_.Write([&](Tx& tx) -> Status {
+  Status st = WriteTopics([&](Tx& tx) -> Status {
     auto r = tx.Exec("DELETE FROM sns_subscription WHERE arn = ? AND account = ? AND region = ?",
                      {arn, ctx.account_id, ctx.region});
     if (!r.ok()) return r.take_error();
@@ -847,7 +884,7 @@ Result<Json> SnsService::SetSubscriptionAttributes(const Ctx& ctx, const Json& i
   const std::string name = Str(in, "AttributeName");
   const std::string value = Str(in, "AttributeValue");
   if (Status st = CheckSubscriptionAttribute(name, value, true); !st.ok()) return st.take_error();
-  Status st = store_.Write([&](Tx& tx) -> Status {
+  Status st = WriteTopics([&](Tx& tx) -> Status {
     auto sub = LoadSub(tx, arn);
     if (!sub.ok()) return sub.take_error();
     if (!sub->has_value()) return errors::SubscriptionNotFound();
@@ -967,15 +1004,124 @@ delivery::RetryPolicy RetryFor(const SnsService::Topic& topic, const SnsService:
   return p;
 }
 
+// The notification document for one delivered message text, without its last member,
+// UnsubscribeURL (the only one that differs between subscribers), and without the closing brace:
+// what Json::dump() gives for the whole document up to that member, since members are sorted.
+std::string NotificationHead(const Signer& signer, const SnsService::Topic& topic, bool fifo,
+                             int version, const std::string& message_id, const std::string& text,
+                             const std::string& subject, const Json& attributes,
+                             const std::string& sequence, int64_t now, const std::string& base) {
+  Json doc = {{"Type", "Notification"},
+              {"MessageId", message_id},
+              {"TopicArn", topic.arn},
+              {"Message", text},
+              {"Timestamp", IsoTimestamp(now)},
+              {"SignatureVersion", std::to_string(version)}};
+  if (!subject.empty()) doc["Subject"] = subject;
+  if (fifo) doc["SequenceNumber"] = sequence;
+  doc["Signature"] = signer.Sign(doc, version);
+  doc["SigningCertURL"] = base + "/_groundcrew/sns/SimpleNotificationService.pem";
+  if (!attributes.empty()) doc["MessageAttributes"] = NotificationMessageAttributes(attributes);
+  std::string head = doc.dump();
+  head.pop_back();  // '}'
+  return head;
+}
+
+std::string CompleteNotification(const std::string& head, const std::string& unsubscribe_url) {
+  std::string body;
+  body.reserve(head.size() + unsubscribe_url.size() + 24);
+  body += head;
+  body += ",\"UnsubscribeURL\":";
+  body += Json(unsubscribe_url).dump();
+  body += '}';
+  return body;
+}
+
 }  // namespace
 
-Result<Json> SnsService::PublishOne(Tx& tx, const Ctx& ctx, const Topic& topic,
+Result<std::shared_ptr<SnsService::PublishTarget>> SnsService::LoadPublishTarget(
+    Tx& tx, const Ctx& ctx, const std::string& arn) {
+  auto topic = RequireTopic(tx, ctx, arn);
+  if (!topic.ok()) return topic.take_error();
+  auto target = std::make_shared<PublishTarget>();
+  target->topic = std::move(*topic);
+  const Topic& t = target->topic;
+  target->fifo = t.fifo();
+  target->signature_version = t.attributes.value("SignatureVersion", "1") == "2" ? 2 : 1;
+  auto rows = tx.Query(
+      fmt::format("SELECT {} FROM sns_subscription WHERE topic_arn = ? AND confirmed = 1",
+                  kSubColumns),
+      {arn});
+  if (!rows.ok()) return rows.take_error();
+  target->subscriptions.reserve(rows->size());
+  for (const Row& r : *rows) {
+    Subscription s = SubFromRow(r);
+    PublishTarget::Sub& sub = target->subscriptions.emplace_back();
+    if (s.attributes.contains("FilterPolicy")) {
+      sub.body_scope = s.attributes.value("FilterPolicyScope", "") == "MessageBody";
+      auto policy = Policy(s.attributes["FilterPolicy"].get<std::string>(), sub.body_scope);
+      if (policy.ok()) {
+        sub.filter = std::move(*policy);
+      } else {
+        sub.takes_nothing = true;
+      }
+    }
+    sub.raw = s.attributes.value("RawMessageDelivery", "false") == "true";
+    sub.retry = RetryFor(t, s);
+    if (s.attributes.contains("RedrivePolicy")) {
+      Json rp = Json::parse(s.attributes["RedrivePolicy"].get<std::string>(), nullptr, false);
+      if (rp.is_object()) sub.dead_letter_arn = rp.value("deadLetterTargetArn", "");
+    }
+    sub.encoded_arn = UrlEncode(s.arn);
+    sub.arn = std::move(s.arn);
+    sub.protocol = std::move(s.protocol);
+    sub.endpoint = std::move(s.endpoint);
+  }
+  return target;
+}
+
+Result<std::shared_ptr<const SnsService::PublishTarget>> SnsService::CachedPublishTarget(
+    const Ctx& ctx, const std::string& arn) {
+  uint64_t generation = 0;
+  if (cache_targets_) {
+    std::lock_guard lock(targets_mu_);
+    generation = targets_generation_;
+    auto it = targets_.find(arn);
+    // The cache is by ARN; the caller must still be of the topic's account and region.
+    if (it != targets_.end() && it->second->generation == generation &&
+        StartsWith(arn, fmt::format("arn:aws:sns:{}:{}:", ctx.region, ctx.account_id))) {
+      return it->second;
+    }
+  }
+  std::shared_ptr<PublishTarget> target;
+  Status st = store_.Read([&](Tx& tx) -> Status {
+    auto loaded = LoadPublishTarget(tx, ctx, arn);
+    if (!loaded.ok()) return loaded.take_error();
+    target = std::move(*loaded);
+    return Ok{};
+  });
+  if (!st.ok()) return st.take_error();
+  if (cache_targets_) {
+    // Read after `generation` was: a change committed since has bumped it, and then the entry
+    // (maybe older than that change) is not kept.
+    target->generation = generation;
+    std::lock_guard lock(targets_mu_);
+    if (targets_generation_ == generation) {
+      if (targets_.size() >= 10000) targets_.clear();
+      targets_[arn] = target;
+    }
+  }
+  return std::shared_ptr<const PublishTarget>(std::move(target));
+}
+
+Result<Json> SnsService::PublishOne(Tx& tx, const Ctx& ctx, const PublishTarget& target,
                                     const PublishInput& msg) {
+  const Topic& topic = target.topic;
   const int64_t now = ctx.now_millis;
   std::string message_id = crypto::FastUuid4();
   std::string sequence;
   std::string dedup_id = msg.dedup_id;
-  if (topic.fifo()) {
+  if (target.fifo) {
     if (dedup_id.empty()) dedup_id = crypto::Hex(crypto::Sha256(msg.message));
     auto seen = tx.Query(
         "SELECT message_id, seq FROM sns_dedup WHERE topic_arn = ? AND dedup_id = ? AND "
@@ -999,123 +1145,102 @@ Result<Json> SnsService::PublishOne(Tx& tx, const Ctx& ctx, const Topic& topic,
     if (!d.ok()) return d.take_error();
   }
 
-  auto out = BuildDeliveries(tx, ctx, topic, msg, message_id, sequence, dedup_id);
-  if (!out.ok()) return out.take_error();
-  if (!out->empty()) {
-    if (Status st = outbox_.Enqueue(tx, *out); !st.ok()) return st.take_error();
+  std::vector<delivery::Delivery> out =
+      BuildDeliveries(ctx, target, msg, message_id, sequence, dedup_id);
+  if (!out.empty()) {
+    if (Status st = outbox_.Enqueue(tx, out); !st.ok()) return st.take_error();
   }
   Json result = {{"MessageId", message_id}};
   if (!sequence.empty()) result["SequenceNumber"] = sequence;
   return result;
 }
 
-Result<std::vector<delivery::Delivery>> SnsService::BuildDeliveries(
-    store::Tx& tx, const Ctx& ctx, const Topic& topic, const PublishInput& msg,
+std::vector<delivery::Delivery> SnsService::BuildDeliveries(
+    const Ctx& ctx, const PublishTarget& target, const PublishInput& msg,
     const std::string& message_id, const std::string& sequence, const std::string& dedup_id) {
-  const int64_t now = ctx.now_millis;
   std::vector<delivery::Delivery> out;
-  auto rows = tx.Query(
-      fmt::format("SELECT {} FROM sns_subscription WHERE topic_arn = ? AND confirmed = 1",
-                  kSubColumns),
-      {topic.arn});
-  if (!rows.ok()) return rows.take_error();
-  if (!rows->empty()) {
-    Json structured;
-    if (msg.structure == "json") structured = Json::parse(msg.message, nullptr, false);
-    const std::string base = Endpoint(ctx);
-    const int version = topic.attributes.value("SignatureVersion", "1") == "2" ? 2 : 1;
-    // Messages prepared once for the filter policies of all subscriptions.
-    std::optional<PreparedMessage> prepared_attributes;
-    std::optional<PreparedMessage> prepared_body;
-    std::unordered_map<std::string, std::string> signatures;  // per delivered message text
-    for (const Row& r : *rows) {
-      Subscription s = SubFromRow(r);
-      if (s.attributes.contains("FilterPolicy")) {
-        bool body_scope = s.attributes.value("FilterPolicyScope", "") == "MessageBody";
-        auto policy = Policy(s.attributes["FilterPolicy"].get<std::string>(), body_scope);
-        if (!policy.ok()) continue;
-        std::optional<PreparedMessage>& prepared = body_scope ? prepared_body : prepared_attributes;
-        if (!prepared) {
-          prepared = body_scope ? PreparedMessage::FromBodyText(msg.message)
+  if (target.subscriptions.empty()) return out;
+  out.reserve(target.subscriptions.size());
+  const Topic& topic = target.topic;
+  Json structured;
+  if (msg.structure == "json") structured = Json::parse(msg.message, nullptr, false);
+  const std::string base = Endpoint(ctx);
+  // Messages prepared once for the filter policies of all subscriptions.
+  std::optional<PreparedMessage> prepared_attributes;
+  std::optional<PreparedMessage> prepared_body;
+  // Notification heads (signed once) per delivered message text.
+  std::unordered_map<std::string, std::string> heads;
+  for (const PublishTarget::Sub& s : target.subscriptions) {
+    if (s.takes_nothing) continue;
+    if (s.filter) {
+      std::optional<PreparedMessage>& prepared = s.body_scope ? prepared_body : prepared_attributes;
+      if (!prepared) {
+        prepared = s.body_scope ? PreparedMessage::FromBodyText(msg.message)
                                 : PreparedMessage::FromAttributes(msg.attributes);
-        }
-        if (!(*policy)->Matches(*prepared)) continue;
       }
-      std::string text = msg.message;
-      if (structured.is_object()) {
-        text = structured.contains(s.protocol) && structured[s.protocol].is_string()
-                   ? structured[s.protocol].get<std::string>()
-                   : structured.value("default", "");
-      }
-      const bool raw = s.attributes.value("RawMessageDelivery", "false") == "true";
-      const std::string unsubscribe_url =
-          fmt::format("{}/_groundcrew/sns/unsubscribe?Action=Unsubscribe&SubscriptionArn={}", base,
-                      UrlEncode(s.arn));
-      auto notification = [&]() {
-        Json doc = {{"Type", "Notification"},
-                    {"MessageId", message_id},
-                    {"TopicArn", topic.arn},
-                    {"Message", text},
-                    {"Timestamp", IsoTimestamp(now)},
-                    {"SignatureVersion", std::to_string(version)}};
-        if (!msg.subject.empty()) doc["Subject"] = msg.subject;
-        if (topic.fifo()) doc["SequenceNumber"] = sequence;
-        auto sig = signatures.find(text);
-        if (sig == signatures.end()) {
-          sig = signatures.emplace(text, signer_.Sign(doc, version)).first;
-        }
-        doc["Signature"] = sig->second;
-        doc["SigningCertURL"] = base + "/_groundcrew/sns/SimpleNotificationService.pem";
-        doc["UnsubscribeURL"] = unsubscribe_url;
-        if (!msg.attributes.empty()) {
-          doc["MessageAttributes"] = NotificationMessageAttributes(msg.attributes);
-        }
-        return doc;
-      };
-      delivery::Delivery d;
-      d.account = ctx.account_id;
-      d.region = ctx.region;
-      d.source = s.arn;
-      d.endpoint = s.endpoint;
-      d.retry = RetryFor(topic, s);
-      if (s.attributes.contains("RedrivePolicy")) {
-        Json rp = Json::parse(s.attributes["RedrivePolicy"].get<std::string>(), nullptr, false);
-        if (rp.is_object()) d.dead_letter_arn = rp.value("deadLetterTargetArn", "");
-      }
-      if (s.protocol == "http" || s.protocol == "https") {
-        d.kind = "http";
-        d.body = raw ? text : notification().dump();
-        d.headers = {{"Content-Type", "text/plain; charset=UTF-8"},
-                     {"x-amz-sns-message-type", "Notification"},
-                     {"x-amz-sns-message-id", message_id},
-                     {"x-amz-sns-topic-arn", topic.arn},
-                     {"x-amz-sns-subscription-arn", s.arn},
-                     {"User-Agent", "Amazon Simple Notification Service Agent"}};
-        if (raw) d.headers.emplace_back("x-amz-sns-rawdelivery", "true");
-      } else if (s.protocol == "email" || s.protocol == "email-json") {
-        d.kind = "email";
-        d.subject = msg.subject.empty() ? "AWS Notification Message" : msg.subject;
-        d.body = s.protocol == "email-json"
-                     ? notification().dump()
-                     : fmt::format("{}\n\n--\nIf you wish to stop receiving notifications from "
-                                   "this topic, please click or visit the link below to "
-                                   "unsubscribe:\n{}\n",
-                                   text, unsubscribe_url);
-      } else {  // sqs
-        d.kind = "sqs";
-        d.body = raw ? text : notification().dump();
-        Json extra = Json::object();
-        if (raw && !msg.attributes.empty()) extra["MessageAttributes"] = msg.attributes;
-        if (topic.fifo()) {
-          extra["MessageGroupId"] = msg.group_id;
-          extra["MessageDeduplicationId"] = dedup_id;
-        }
-        d.extra = std::move(extra);
-      }
-      // A FIFO topic keeps each message group's order per subscription.
-      if (topic.fifo()) d.ordering_key = s.arn + "#" + msg.group_id;
-      out.push_back(std::move(d));
+      if (!s.filter->Matches(*prepared)) continue;
     }
+    std::string text = msg.message;
+    if (structured.is_object()) {
+      text = structured.contains(s.protocol) && structured[s.protocol].is_string()
+                 ? structured[s.protocol].get<std::string>()
+                 : structured.value("default", "");
+    }
+    std::string unsubscribe_url = base;
+    unsubscribe_url += "/_groundcrew/sns/unsubscribe?Action=Unsubscribe&SubscriptionArn=";
+    unsubscribe_url += s.encoded_arn;
+    auto notification = [&]() {
+      auto head = heads.find(text);
+      if (head == heads.end()) {
+        head = heads
+                   .emplace(text, NotificationHead(signer_, topic, target.fifo,
+                                                   target.signature_version, message_id, text,
+                                                   msg.subject, msg.attributes, sequence,
+                                                   ctx.now_millis, base))
+                   .first;
+      }
+      return CompleteNotification(head->second, unsubscribe_url);
+    };
+    delivery::Delivery& d = out.emplace_back();
+    d.account = ctx.account_id;
+    d.region = ctx.region;
+    d.source = s.arn;
+    d.endpoint = s.endpoint;
+    d.retry = s.retry;
+    d.dead_letter_arn = s.dead_letter_arn;
+    if (s.protocol == "http" || s.protocol == "https") {
+      d.kind = "http";
+      d.body = s.raw ? text : notification();
+      d.headers.reserve(7);
+      d.headers = {{"Content-Type", "text/plain; charset=UTF-8"},
+                   {"x-amz-sns-message-type", "Notification"},
+                   {"x-amz-sns-message-id", message_id},
+                   {"x-amz-sns-topic-arn", topic.arn},
+                   {"x-amz-sns-subscription-arn", s.arn},
+                   {"User-Agent", "Amazon Simple Notification Service Agent"}};
+      if (s.raw) d.headers.emplace_back("x-amz-sns-rawdelivery", "true");
+    } else if (s.protocol == "email" || s.protocol == "email-json") {
+      d.kind = "email";
+      d.subject = msg.subject.empty() ? "AWS Notification Message" : msg.subject;
+      d.body = s.protocol == "email-json"
+                   ? notification()
+                   : fmt::format("{}\n\n--\nIf you wish to stop receiving notifications from "
+                                 "this topic, please click or visit the link below to "
+                                 "unsubscribe:\n{}\n",
+                                 text, unsubscribe_url);
+    } else {  // sqs
+      d.kind = "sqs";
+      d.body = s.raw ? text : notification();
+      Json extra = Json::object();
+      if (s.raw && !msg.attributes.empty()) extra["MessageAttributes"] = msg.attributes;
+      if (target.fifo) {
+        extra["MessageGroupId"] = msg.group_id;
+        extra["MessageDeduplicationId"] = dedup_id;
+      }
+      d.extra = std::move(extra);
+    }
+    // A FIFO topic keeps each message group's order per subscription.
+    if (target.fifo) d.ordering_key = s.arn + "#" + msg.group_id;
   }
   return out;
 }
@@ -1197,49 +1322,45 @@ void SnsService::Publish(const Ctx& ctx, const Json& in, wire::Done done) {
     return done(
         errors::InvalidParameter("TargetArn Reason: No endpoint found for the target arn specified"));
   }
-  auto after_commit = [this, done](Status st, Json out) {
-    if (!st.ok()) return done(st.take_error());
-    outbox_.Notify();
-    done(std::move(out));
-  };
-  bool fifo = false;
-  Json out;
-  std::vector<delivery::Delivery> deliveries;
-  Status st = store_.Read([&](Tx& tx) -> Status {
-    auto topic = RequireTopic(tx, ctx, arn);
-    if (!topic.ok()) return topic.take_error();
-    fifo = topic->fifo();
-    if (fifo) return Ok{};
-    auto msg = ReadPublishInput(in, false, topic->attributes);
-    if (!msg.ok()) return msg.take_error();
-    std::string message_id = crypto::FastUuid4();
-    auto built = BuildDeliveries(tx, ctx, *topic, *msg, message_id, "", "");
-    if (!built.ok()) return built.take_error();
-    deliveries = std::move(*built);
-    out = Json{{"MessageId", std::move(message_id)}};
-    return Ok{};
-  });
-  if (!st.ok()) return done(st.take_error());
-  if (fifo) {
+  auto target = CachedPublishTarget(ctx, arn);
+  if (!target.ok()) return done(target.take_error());
+  if ((*target)->fifo) {
+    // Deduplication and sequence numbers are written: the topic is read again in that write.
     auto result = std::make_shared<Json>();
     return store_.WriteAsync(
         [this, &ctx, &in, arn, result](Tx& tx) -> Status {
-          auto topic = RequireTopic(tx, ctx, arn);
-          if (!topic.ok()) return topic.take_error();
-          auto msg = ReadPublishInput(in, topic->fifo(), topic->attributes);
+          auto target = LoadPublishTarget(tx, ctx, arn);
+          if (!target.ok()) return target.take_error();
+          auto msg = ReadPublishInput(in, (*target)->fifo, (*target)->topic.attributes);
           if (!msg.ok()) return msg.take_error();
-          auto r = PublishOne(tx, ctx, *topic, *msg);
+          auto r = PublishOne(tx, ctx, **target, *msg);
           if (!r.ok()) return r.take_error();
           *result = std::move(*r);
           return Ok{};
         },
-        [after_commit, result](Status st) { after_commit(std::move(st), std::move(*result)); });
+        [this, done, result](Status st) {
+          if (!st.ok()) return done(st.take_error());
+          outbox_.Notify();
+          done(std::move(*result));
+        });
   }
-  if (deliveries.empty()) return done(std::move(out));  // nobody to tell: nothing to keep
+  auto msg = ReadPublishInput(in, false, (*target)->topic.attributes);
+  if (!msg.ok()) return done(msg.take_error());
+  std::string message_id = crypto::FastUuid4();
+  auto deliveries = std::make_shared<std::vector<delivery::Delivery>>(
+      BuildDeliveries(ctx, **target, *msg, message_id, "", ""));
+  Json out = Json{{"MessageId", std::move(message_id)}};
+  if (deliveries->empty()) return done(std::move(out));  // nobody to tell: nothing to keep
+  // The deliveries go to the workers from memory once committed (Outbox::HandOff).
+  auto handed_ids = std::make_shared<std::vector<int64_t>>();
   store_.WriteAsync(
-      [this, deliveries = std::move(deliveries)](Tx& tx) { return outbox_.Enqueue(tx, deliveries); },
-      [after_commit, out = std::move(out)](Status st) mutable {
-        after_commit(std::move(st), std::move(out));
+      [this, deliveries, handed_ids](Tx& tx) {
+        return outbox_.Enqueue(tx, *deliveries, handed_ids.get());
+      },
+      [this, done, deliveries, handed_ids, out = std::move(out)](Status st) mutable {
+        if (!st.ok()) return done(st.take_error());
+        outbox_.HandOff(*handed_ids, std::move(*deliveries));
+        done(std::move(out));
       });
 }
 
@@ -1251,15 +1372,15 @@ Status SnsService::PublishInTransaction(Tx& tx, const std::string& account,
   ctx.region = region;
   ctx.caller_user_id = account;
   ctx.caller_arn = fmt::format("arn:aws:iam::{}:root", account);
-  auto topic = RequireTopic(tx, ctx, topic_arn);
-  if (!topic.ok()) return topic.take_error();
-  if (topic->fifo()) {
+  auto target = LoadPublishTarget(tx, ctx, topic_arn);
+  if (!target.ok()) return target.take_error();
+  if ((*target)->fifo) {
     return errors::InvalidParameter(
         "TopicArn Reason: notifications from Systems Manager need a standard topic");
   }
-  auto msg = ReadPublishInput(Json{{"Message", message}}, false, topic->attributes);
+  auto msg = ReadPublishInput(Json{{"Message", message}}, false, (*target)->topic.attributes);
   if (!msg.ok()) return msg.take_error();
-  auto r = PublishOne(tx, ctx, *topic, *msg);
+  auto r = PublishOne(tx, ctx, **target, *msg);
   if (!r.ok()) return r.take_error();
   return Ok{};
 }
@@ -1294,10 +1415,10 @@ Result<Json> SnsService::PublishBatch(const Ctx& ctx, const Json& in) {
   Status st = store_.Write([&](Tx& tx) -> Status {
     successful = Json::array();
     failed = Json::array();
-    auto topic = RequireTopic(tx, ctx, arn);
-    if (!topic.ok()) return topic.take_error();
+    auto target = LoadPublishTarget(tx, ctx, arn);
+    if (!target.ok()) return target.take_error();
     for (const auto& e : entries) {
-      auto msg = ReadPublishInput(e, topic->fifo(), topic->attributes);
+      auto msg = ReadPublishInput(e, (*target)->fifo, (*target)->topic.attributes);
       if (!msg.ok()) {
         const AwsError& err = msg.error();
         failed.push_back({{"Id", Str(e, "Id")},
@@ -1306,7 +1427,7 @@ Result<Json> SnsService::PublishBatch(const Ctx& ctx, const Json& in) {
                           {"SenderFault", true}});
         continue;
       }
-      auto r = PublishOne(tx, ctx, *topic, *msg);
+      auto r = PublishOne(tx, ctx, **target, *msg);
       if (!r.ok()) return r.take_error();
       Json ok = {{"Id", Str(e, "Id")}, {"MessageId", (*r)["MessageId"]}};
       if (r->contains("SequenceNumber")) ok["SequenceNumber"] = (*r)["SequenceNumber"];
@@ -1335,7 +1456,7 @@ Status RequireTaggable(Tx& tx, const wire::CallContext& ctx, const std::string& 
 Result<Json> SnsService::TagResource(const Ctx& ctx, const Json& in) {
   const std::string arn = Str(in, "ResourceArn");
   if (Status st = CheckArn(arn, "ResourceArn"); !st.ok()) return st.take_error();
-  Status st = store_.Write([&](Tx& tx) -> Status {
+  Status st = WriteTopics([&](Tx& tx) -> Status {
     if (Status s = RequireTaggable(tx, ctx, arn); !s.ok()) return s;
     for (const auto& t : in.value("Tags", Json::array())) {
       auto r = tx.Exec(
@@ -1358,7 +1479,7 @@ Result<Json> SnsService::TagResource(const Ctx& ctx, const Json& in) {
 Result<Json> SnsService::UntagResource(const Ctx& ctx, const Json& in) {
   const std::string arn = Str(in, "ResourceArn");
   if (Status st = CheckArn(arn, "ResourceArn"); !st.ok()) return st.take_error();
-  Status st = store_.Write([&](Tx& tx) -> Status {
+  Status st = WriteTopics([&](Tx& tx) -> Status {
     if (Status s = RequireTaggable(tx, ctx, arn); !s.ok()) return s;
     for (const auto& k : in.value("TagKeys", Json::array())) {
       auto r = tx.Exec("DELETE FROM sns_tag WHERE arn = ? AND tag_key = ?",
@@ -1407,7 +1528,7 @@ Result<Json> SnsService::AddPermission(const Ctx& ctx, const Json& in) {
     }
     actions.push_back("SNS:" + action);
   }
-  Status st = store_.Write([&](Tx& tx) -> Status {
+  Status st = WriteTopics([&](Tx& tx) -> Status {
     auto topic = RequireTopic(tx, ctx, arn);
     if (!topic.ok()) return topic.take_error();
     Json policy = Json::parse(topic->attributes.value("Policy", DefaultPolicy(ctx.account_id, arn).dump()),
@@ -1432,7 +1553,7 @@ Result<Json> SnsService::RemovePermission(const Ctx& ctx, const Json& in) {
   const std::string arn = Str(in, "TopicArn");
   if (Status st = CheckArn(arn, "TopicArn"); !st.ok()) return st.take_error();
   const std::string label = Str(in, "Label");
-  Status st = store_.Write([&](Tx& tx) -> Status {
+  Status st = WriteTopics([&](Tx& tx) -> Status {
     auto topic = RequireTopic(tx, ctx, arn);
     if (!topic.ok()) return topic.take_error();
     if (!topic->attributes.contains("Policy")) return Ok{};
@@ -1474,7 +1595,7 @@ Result<Json> SnsService::PutDataProtectionPolicy(const Ctx& ctx, const Json& in)
   if (!parsed.is_object()) {
     return errors::InvalidParameter("DataProtectionPolicy Reason: failed to parse JSON.");
   }
-  Status st = store_.Write([&](Tx& tx) -> Status {
+  Status st = WriteTopics([&](Tx& tx) -> Status {
     auto topic = RequireTopic(tx, ctx, arn);
     if (!topic.ok()) return topic.take_error();
     topic->data_protection = policy;

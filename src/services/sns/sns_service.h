@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -65,6 +66,9 @@ class SnsService {
                               const std::string& region, const std::string& topic_arn,
                               const std::string& message);
   void NotifyOutbox() { outbox_.Notify(); }
+  // Drops the cached topics and subscriptions (after the store was changed behind this service's
+  // back, such as a --dev reset).
+  void ForgetCachedState();
   Result<Json> TagResource(const Ctx& ctx, const Json& in);
   Result<Json> UntagResource(const Ctx& ctx, const Json& in);
   Result<Json> ListTagsForResource(const Ctx& ctx, const Json& in);
@@ -77,21 +81,32 @@ class SnsService {
   struct Topic;
   struct Subscription;
   struct PublishInput;
+  // A topic with its confirmed subscriptions, parsed for Publish.
+  struct PublishTarget;
 
  private:
+  // The topic `arn` of the caller's account and region with its confirmed subscriptions, read
+  // in `tx`. TopicNotFound if there is no such topic.
+  Result<std::shared_ptr<PublishTarget>> LoadPublishTarget(store::Tx& tx, const Ctx& ctx,
+                                                           const std::string& arn);
+  // LoadPublishTarget in a read of its own, served from memory when the store is SQLite.
+  Result<std::shared_ptr<const PublishTarget>> CachedPublishTarget(const Ctx& ctx,
+                                                                   const std::string& arn);
+  // store_.Write for anything that changes topics or subscriptions: forgets the cache after.
+  Status WriteTopics(const std::function<Status(store::Tx&)>& fn);
+
   // Parses and caches filter policies by text; shared by concurrent publishes.
   Result<std::shared_ptr<const FilterPolicy>> Policy(const std::string& text, bool body_scope);
   // One message: validation done; writes deliveries in `tx`. Returns MessageId (+ sequence).
-  Result<Json> PublishOne(store::Tx& tx, const Ctx& ctx, const Topic& topic,
+  Result<Json> PublishOne(store::Tx& tx, const Ctx& ctx, const PublishTarget& target,
                           const PublishInput& msg);
-  // What `msg` becomes for each confirmed subscription of `topic` that takes it (filter
-  // policies applied, signed). Reads only.
-  Result<std::vector<delivery::Delivery>> BuildDeliveries(store::Tx& tx, const Ctx& ctx,
-                                                          const Topic& topic,
-                                                          const PublishInput& msg,
-                                                          const std::string& message_id,
-                                                          const std::string& sequence,
-                                                          const std::string& dedup_id);
+  // What `msg` becomes for each confirmed subscription of `target` that takes it (filter
+  // policies applied, signed).
+  std::vector<delivery::Delivery> BuildDeliveries(const Ctx& ctx, const PublishTarget& target,
+                                                  const PublishInput& msg,
+                                                  const std::string& message_id,
+                                                  const std::string& sequence,
+                                                  const std::string& dedup_id);
   std::string Endpoint(const Ctx& ctx) const;
 
   store::Store& store_;
@@ -100,6 +115,15 @@ class SnsService {
   std::string public_endpoint_;
   std::mutex policy_mu_;
   std::unordered_map<std::string, std::shared_ptr<const FilterPolicy>> policies_;  // GUARDED_BY
+
+  // Publish targets by topic ARN. Only on SQLite, whose file belongs to this process, so every
+  // change goes through WriteTopics here; on PostgreSQL other replicas may change them.
+  const bool cache_targets_;
+  std::mutex targets_mu_;
+  // Bumped after every committed change: an entry loaded under an older generation may predate
+  // the change and is not served.
+  uint64_t targets_generation_ = 0;  // GUARDED_BY(targets_mu_)
+  std::unordered_map<std::string, std::shared_ptr<const PublishTarget>> targets_;  // GUARDED_BY
 };
 
 }  // namespace gc::sns
