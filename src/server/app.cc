@@ -142,6 +142,10 @@ int RunServer(AppOptions opt) {
   OffsetClock schedule_clock;
   ssm::Associations associations(**store, ssm.documents(), ssm.nodes(), run_command,
                                  schedule_clock);
+  ssm.tags().RegisterType("Association",
+                          [&associations](const wire::CallContext& ctx, const std::string& id) {
+                            return associations.ResolveExisting(ctx, id);
+                          });
   ssm.compliance().set_association_items(
       [&associations](const wire::CallContext& ctx) { return associations.ComplianceItems(ctx); });
   run_command.set_notifier(

@@ -3,6 +3,7 @@ targets at once, on schedule (the --dev schedule clock is moved forward instead 
 StartAssociationsOnce and on nodes tagged later; executions, their targets and per-node status
 are described as AWS does; versions, errors, and kill -9 neither losing nor repeating a run.
 The nodes are the independent Python agent client, taking their commands from ec2messages."""
+import datetime
 import json
 import signal
 import time
@@ -125,6 +126,58 @@ class AssociationsTest(unittest.TestCase):
                                     AssociationIds=["8dfe3659-4309-493a-8755-0123456789ab"]),
                          "AssociationDoesNotExist")
 
+    def test_schedule_offset_runs_days_after_the_cron_time(self):
+        # cron(0 12 ? * MON *) with ScheduleOffset 3: the Thursday 12:00 after each Monday.
+        n = self.node("offset")
+        aid = self.ssm.create_association(
+            Name="AWS-RunShellScript", Targets=[{"Key": "tag:Role", "Values": ["offset"]}],
+            Parameters={"commands": ["true"]}, ScheduleExpression="cron(0 12 ? * MON *)",
+            ScheduleOffset=3, ApplyOnlyAtCronInterval=True)["AssociationDescription"]
+        self.assertEqual(aid["ScheduleOffset"], 3)
+        aid = aid["AssociationId"]
+        now = datetime.datetime.fromtimestamp(self.advance(0)["now_ms"] / 1000,
+                                              datetime.timezone.utc)
+        thursday = now.replace(hour=12, minute=0, second=0, microsecond=0)
+        thursday += datetime.timedelta(days=(3 - thursday.weekday()) % 7)
+        if thursday <= now:
+            thursday += datetime.timedelta(days=7)
+        before = (thursday - now).total_seconds() - 120
+        self.advance(before)
+        time.sleep(1.5)
+        self.assertEqual(self.executions(aid), [], f"ran before {thursday}")
+        self.advance(180)
+        self.serve(n, aid)
+        self.assertEqual(len(self.wait_executions(aid, 1)), 1)
+        # ScheduleOffset needs a cron expression and ApplyOnlyAtCronInterval.
+        for kw in ({"ScheduleExpression": "rate(1 day)", "ApplyOnlyAtCronInterval": True},
+                   {"ScheduleExpression": "cron(0 12 ? * MON *)"}):
+            self.assertEqual(self.error(self.ssm.create_association, Name="AWS-RunShellScript",
+                                        Targets=[{"Key": "tag:Role", "Values": ["offset"]}],
+                                        Parameters={"commands": ["true"]}, ScheduleOffset=2,
+                                        **kw), "ValidationException")
+        self.ssm.delete_association(AssociationId=aid)
+
+    def test_tags(self):
+        self.node("tagged")
+        aid = self.ssm.create_association(
+            Name="AWS-RunShellScript", Targets=[{"Key": "tag:Role", "Values": ["tagged"]}],
+            Parameters={"commands": ["true"]}, ApplyOnlyAtCronInterval=True,
+            ScheduleExpression="cron(0 3 ? * * *)",
+            Tags=[{"Key": "Team", "Value": "ops"}])["AssociationDescription"]["AssociationId"]
+
+        def tags():
+            return self.ssm.list_tags_for_resource(ResourceType="Association",
+                                                   ResourceId=aid)["TagList"]
+        self.assertEqual(tags(), [{"Key": "Team", "Value": "ops"}])
+        self.ssm.add_tags_to_resource(ResourceType="Association", ResourceId=aid,
+                                      Tags=[{"Key": "Env", "Value": "prod"}])
+        self.ssm.remove_tags_from_resource(ResourceType="Association", ResourceId=aid,
+                                           TagKeys=["Team"])
+        self.assertEqual(tags(), [{"Key": "Env", "Value": "prod"}])
+        self.ssm.delete_association(AssociationId=aid)
+        self.assertEqual(self.error(self.ssm.list_tags_for_resource, ResourceType="Association",
+                                    ResourceId=aid), "InvalidResourceId")
+
     def test_nodes_matching_later_get_it(self):
         first = self.node("cache")
         aid = self.ssm.create_association(
@@ -241,15 +294,16 @@ class AssociationsTest(unittest.TestCase):
             Parameters={"commands": ["true"]}, ScheduleExpression="rate(1 day)"
         )["AssociationDescription"]["AssociationId"]
         self.wait_executions(aid, 1)
+        ahead = self.advance(0)["offset_ms"] / 1000  # where earlier tests moved the clock
         self.server.stop(sig=signal.SIGKILL)
         self.server.start()
         self.__class__.ssm = self.server.client("ssm")
         n.agent.endpoint = self.server.endpoint
         time.sleep(2.5)  # several checks after the restart
         self.assertEqual(len(self.executions(aid)), 1)
-        # The dev clock's offset does not survive a restart (earlier tests moved it): three
-        # days covers the day the run is due after, and it still runs once.
-        self.advance(3 * 24 * 3600)
+        # The dev clock's offset does not survive a restart (earlier tests moved it): back to
+        # where it was, plus three days to cover the day the run is due after; it runs once.
+        self.advance(ahead + 3 * 24 * 3600)
         self.wait_executions(aid, 2)
         time.sleep(2.5)
         self.assertEqual(len(self.executions(aid)), 2)

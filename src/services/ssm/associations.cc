@@ -14,6 +14,7 @@
 #include "services/ssm/document_errors.h"
 #include "services/ssm/node_errors.h"
 #include "services/ssm/paging.h"
+#include "services/ssm/resource_tags.h"
 #include "services/ssm/ssm_errors.h"
 
 namespace gc::ssm {
@@ -32,22 +33,27 @@ AwsError DoesNotExist() {
 }
 AwsError InvalidSchedule(const std::string& m) { return {"InvalidSchedule", m, 400}; }
 
+constexpr char kTagType[] = "Association";  // AddTagsToResource's ResourceType
+
 double Seconds(int64_t ms) { return static_cast<double>(ms) / 1000.0; }
 
 int64_t ParseIsoMs(const std::string& s) { return cmd::ParseIsoMillis(s); }
 
-// The due time after a run at `now_ms` of a run that was due at `due_ms`; -1 for none (no
-// schedule, an at() that has passed).
-int64_t NextDue(const std::string& expression, int64_t now_ms, int64_t due_ms) {
+// The due time of association `spec` after a run at `now_ms` of a run that was due at
+// `due_ms`; -1 for none (no schedule, an at() that has passed). ScheduleOffset days shift every
+// cron time: cron(0 0 ? * THU#2 *) with 3 runs on the Sunday after each second Thursday.
+int64_t NextDue(const Json& spec, int64_t now_ms, int64_t due_ms) {
+  const std::string expression = spec.value("ScheduleExpression", "");
   if (expression.empty()) return -1;
   auto schedule = scheduler::Schedule::Parse(expression, scheduler::Dialect::kAssociation);
   if (!schedule.ok()) return -1;
+  const int64_t offset_s = spec.value("ScheduleOffset", int64_t{0}) * 86400;
   using std::chrono::seconds;
-  const scheduler::Instant now{seconds(now_ms / 1000)};
-  const scheduler::Instant start{seconds(due_ms / 1000)};
+  const scheduler::Instant now{seconds(now_ms / 1000 - offset_s)};
+  const scheduler::Instant start{seconds(due_ms / 1000 - offset_s)};
   auto next = schedule->NextAfter(now, scheduler::TimeZone::Utc(), start);
   if (!next) return -1;
-  return static_cast<int64_t>(next->time_since_epoch().count()) * 1000;
+  return (static_cast<int64_t>(next->time_since_epoch().count()) + offset_s) * 1000;
 }
 
 // A command's status as an association's: Success, Failed or Pending (still running).
@@ -299,6 +305,11 @@ Result<Json> Associations::SpecOf(const Ctx& ctx, const Json& in, const Json* cu
     if (spec.contains("ScheduleOffset") && schedule->kind() != scheduler::Schedule::Kind::kCron) {
       return AwsError{"ValidationException", "ScheduleOffset needs a cron expression.", 400};
     }
+    // "To use offsets, you must specify the ApplyOnlyAtCronInterval parameter" (AWS).
+    if (spec.contains("ScheduleOffset") && !spec.value("ApplyOnlyAtCronInterval", false)) {
+      return AwsError{"ValidationException", "ScheduleOffset needs ApplyOnlyAtCronInterval.",
+                      400};
+    }
   } else if (spec.value("ApplyOnlyAtCronInterval", false)) {
     return InvalidSchedule("ApplyOnlyAtCronInterval needs a ScheduleExpression.");
   }
@@ -381,7 +392,7 @@ Status Associations::Run(const std::string& id, int64_t expected_due,
     std::string sql = "UPDATE ssm_association SET last_execution_ms = ?";
     std::vector<Value> args = {now};
     if (expected_due >= 0) {
-      const int64_t next = NextDue(spec.value("ScheduleExpression", ""), now, expected_due);
+      const int64_t next = NextDue(spec, now, expected_due);
       if (next < 0) {
         sql += ", next_run_ms = NULL";  // no more runs
       } else {
@@ -521,10 +532,9 @@ Result<Json> Associations::CreateAssociation(const Ctx& ctx, const Json& in) {
   if (!spec.ok()) return spec.take_error();
   const int64_t now = clock_.NowMillis();
   const std::string id = crypto::Uuid4();
-  const std::string expression = spec->value("ScheduleExpression", "");
   // Applied at once unless it waits for its cron interval.
   int64_t next = now;
-  if (spec->value("ApplyOnlyAtCronInterval", false)) next = NextDue(expression, now, now);
+  if (spec->value("ApplyOnlyAtCronInterval", false)) next = NextDue(*spec, now, now);
   Status st = store_.Write([&](Tx& tx) -> Status {
     if (spec->contains("InstanceId")) {
       // One association of a document per node when it names the node (AWS).
@@ -551,7 +561,7 @@ Result<Json> Associations::CreateAssociation(const Ctx& ctx, const Json& in) {
                      " created_ms) VALUES (?, 1, ?, ?)",
                      {id, spec->dump(), now});
     if (!v.ok()) return v.take_error();
-    return Ok{};
+    return ResourceTags::PutTags(tx, ctx, kTagType, id, in.value("Tags", Json::array()));
   });
   if (!st.ok()) return st.take_error();
   if (next >= 0 && next <= now) pool_->Post([this] { RunDue(); });  // apply now, not in 1 s
@@ -603,7 +613,7 @@ Result<Json> Associations::UpdateAssociation(const Ctx& ctx, const Json& in) {
   const int64_t now = clock_.NowMillis();
   int64_t next = now;  // an updated association applies again at once
   if (spec->value("ApplyOnlyAtCronInterval", false)) {
-    next = NextDue(spec->value("ScheduleExpression", ""), now, now);
+    next = NextDue(*spec, now, now);
   }
   const int64_t version = row->version + 1;
   Status st = store_.Write([&](Tx& tx) -> Status {
@@ -663,11 +673,24 @@ Result<Json> Associations::DeleteAssociation(const Ctx& ctx, const Json& in) {
     if (!u.ok()) return u.take_error();
     auto t = tx.Exec("DELETE FROM ssm_association_target WHERE association_id = ?", {*id});
     if (!t.ok()) return t.take_error();
-    return Ok{};
+    return ResourceTags::DeleteAllTags(tx, ctx, kTagType, *id);
   });
   if (!st.ok()) return st.take_error();
   if (!found) return DoesNotExist();
   return Json::object();
+}
+
+Result<std::string> Associations::ResolveExisting(const Ctx& ctx, const std::string& id) {
+  bool found = false;
+  Status st = store_.Read([&](Tx& tx) -> Status {
+    auto row = LoadRow(tx, &ctx, id);
+    if (!row.ok()) return row.take_error();
+    found = row->has_value();
+    return Ok{};
+  });
+  if (!st.ok()) return st.take_error();
+  if (!found) return errors::InvalidResourceId();
+  return id;
 }
 
 Result<Json> Associations::DescribeAssociation(const Ctx& ctx, const Json& in) {

@@ -66,6 +66,9 @@ class Associations {
   Result<Json> DescribeInstanceAssociationsStatus(const Ctx& ctx, const Json& in);
   Result<Json> DescribeEffectiveInstanceAssociations(const Ctx& ctx, const Json& in);
   Result<Json> UpdateAssociationStatus(const Ctx& ctx, const Json& in);
+  // The id of the caller's association `id`, or InvalidResourceId (tags: ResourceType
+  // "Association").
+  Result<std::string> ResolveExisting(const Ctx& ctx, const std::string& id);
 
   // Compliance type "Association": per association and node whose latest run has ended,
   // COMPLIANT when it succeeded (SyncCompliance MANUAL associations excepted).

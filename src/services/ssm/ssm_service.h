@@ -37,6 +37,7 @@ class SsmService {
   ParameterStore& parameters() { return parameters_; }
   Documents& documents() { return documents_; }
   ManagedNodes& nodes() { return nodes_; }
+  ResourceTags& tags() { return tags_; }  // RegisterType for resource types served elsewhere
   Activations& activations() { return activations_; }
   Compliance& compliance() { return compliance_; }
   // For the dispatcher: managed nodes' credentials and registration keys.
