@@ -270,6 +270,46 @@ class InventoryTest(unittest.TestCase):
                                     DeletionId="7d5c9a8e-0000-4000-8000-000000000000"),
                          "InvalidDeletionIdException")
 
+    def test_node_tags_are_aws_tag(self):
+        # AWS:Tag is the managed node's tags, as AWS:InstanceInformation is its registration.
+        tagged = {self.ids[0]: "prod", self.ids[1]: "dev"}
+        for node, env in tagged.items():
+            self.ssm.add_tags_to_resource(ResourceType="ManagedInstance", ResourceId=node,
+                                          Tags=[{"Key": "Env", "Value": env},
+                                                {"Key": "Team", "Value": "ops"}])
+        try:
+            out = self.query(("AWS:Tag.Key", ["Env"], "Equal"), ("AWS:Tag.Value", ["prod"], "Equal"))
+            self.assertEqual(self.ids_of(out), [self.ids[0]])
+            self.assertEqual(out["Entities"][0]["Data"]["AWS:Tag"]["Content"],
+                             [{"Key": "Env", "Value": "prod"}, {"Key": "Team", "Value": "ops"}])
+            # Combined with a filter on what the agents put.
+            out = self.query(("AWS:Tag.Value", ["prod", "dev"], "Equal"),
+                             ("AWS:Application.Name", ["nginx"], "Equal"))
+            self.assertEqual(self.ids_of(out), [self.ids[1]])
+            # NotEqual: nodes with tags and none equal; untagged nodes have no AWS:Tag.
+            out = self.query(("AWS:Tag.Value", ["prod"], "NotEqual"))
+            self.assertEqual(self.ids_of(out), [self.ids[1]])
+            out = self.query(ResultAttributes=[{"TypeName": "AWS:Tag"}])
+            self.assertEqual(self.ids_of(out), sorted(tagged))
+            untagged = [e for e in self.query()["Entities"] if e["Id"] == self.ids[2]]
+            self.assertNotIn("AWS:Tag", untagged[0]["Data"])
+            out = self.ssm.get_inventory(Aggregators=[{"Expression": "AWS:Tag.Value"}])
+            content = out["Entities"][0]["Data"]["AWS:Tag"]["Content"]
+            self.assertEqual(sorted((r["Value"], r["Count"]) for r in content),
+                             [("dev", "1"), ("ops", "2"), ("prod", "1")])
+            entries = self.ssm.list_inventory_entries(InstanceId=self.ids[1],
+                                                      TypeName="AWS:Tag")["Entries"]
+            self.assertEqual(entries, [{"Key": "Env", "Value": "dev"},
+                                       {"Key": "Team", "Value": "ops"}])
+            # Agents cannot put it.
+            with self.assertRaises(agent_client.AwsError) as e:
+                self.put(self.nodes[0], [item("AWS:Tag", [{"Key": "x", "Value": "y"}])])
+            self.assertEqual(e.exception.code, "InvalidTypeNameException")
+        finally:
+            for node in tagged:
+                self.ssm.remove_tags_from_resource(ResourceType="ManagedInstance",
+                                                   ResourceId=node, TagKeys=["Env", "Team"])
+
     def test_survives_restart(self):
         before = self.ssm.get_inventory(Aggregators=[{"Expression": "AWS:Application.Name"}])
         self.server.stop()

@@ -12,6 +12,7 @@
 #include "services/ssm/inventory_codec.h"
 #include "services/ssm/node_errors.h"
 #include "services/ssm/paging.h"
+#include "services/ssm/resource_tags.h"
 #include "services/ssm/ssm_errors.h"
 
 namespace gc::ssm {
@@ -25,6 +26,11 @@ using inventory::Entry;
 using inventory::Item;
 
 constexpr const char* kInstanceInformation = "AWS:InstanceInformation";
+// AWS:Tag is the managed node's tags (AddTagsToResource ResourceType ManagedInstance): the
+// server has them, a hybrid node has no tags of its own to report.
+constexpr const char* kTag = "AWS:Tag";
+constexpr const char* kNodeResourceType = "ManagedInstance";
+const std::vector<std::string> kNoNodes;
 // ItemSizeLimitExceededException: the agent itself allows 3 MB per type (a host with a few
 // thousand packages sends over 1 MB of AWS:Application).
 constexpr size_t kMaxItemBytes = 4 << 20;
@@ -177,12 +183,29 @@ Json ItemJson(const Item& item) {
   return out;
 }
 
-// Appends GetInventory's AWS:InstanceInformation member for a node's entry.
-void AppendInstanceInformation(const Entry& e, bool comma, std::string& out) {
+// Appends GetInventory's member for a projected type of a node.
+void AppendProjected(const char* type, const std::vector<Entry>& entries, bool comma,
+                     std::string& out) {
   if (comma) out += ',';
-  AppendJsonString(out, kInstanceInformation);
+  AppendJsonString(out, type);
   out += ':';
-  out += ItemJson(Item{kInstanceInformation, "1.0", "", "", {e}}).dump();
+  out += ItemJson(Item{type, "1.0", "", "", entries}).dump();
+}
+
+bool IsProjection(const std::string& type) { return type == kInstanceInformation || type == kTag; }
+
+// Whether a node's entries of a projected type pass `c`: some entry does; NotEqual passes a node
+// that has the type and no entry equal to a value (as the index's types).
+bool ProjectedMatches(const std::vector<Entry>& entries, const Condition& c) {
+  if (c.op != inventory::Op::kNotEqual) {
+    return std::any_of(entries.begin(), entries.end(),
+                       [&](const Entry& e) { return EntryMatches(e, c); });
+  }
+  Condition equal = c;
+  equal.op = inventory::Op::kEqual;
+  return !entries.empty() && std::none_of(entries.begin(), entries.end(), [&](const Entry& e) {
+    return EntryMatches(e, equal);
+  });
 }
 
 // An item's Content as `in` has it (the generic decoding path), borrowing its strings.
@@ -306,7 +329,7 @@ Result<Json> Inventory::PutInventory(const Ctx& ctx, const Json& in) {
     Put p;
     p.type_name = it.value("TypeName", "");
     if (Status s = CheckTypeName(p.type_name); !s.ok()) return s.take_error();
-    if (p.type_name == kInstanceInformation) {
+    if (IsProjection(p.type_name)) {
       return InvalidTypeName(p.type_name);  // a projection of the node, never put
     }
     if (!types.insert(p.type_name).second) {
@@ -438,47 +461,100 @@ Result<Json> Inventory::PutInventory(const Ctx& ctx, const Json& in) {
 
 // ---- GetInventory -------------------------------------------------------------------------------
 
+Result<Inventory::Projected> Inventory::Project(const Ctx& ctx, bool info,
+                                                const std::vector<std::string>* tags_of) {
+  Projected out;
+  if (info) {
+    auto registered = nodes_.ListRegistered(ctx);
+    if (!registered.ok()) return registered.take_error();
+    for (const auto& n : *registered) out[kInstanceInformation][n.node_id] = {InstanceEntry(n)};
+  }
+  Status st = store_.Read([&](Tx& tx) -> Status {
+    auto add = [&](const std::string& node, const ResourceTags::TagMap& tags) {
+      auto& entries = out[kTag][node];
+      for (const auto& [key, value] : tags) entries.push_back({{"Key", key}, {"Value", value}});
+    };
+    if (tags_of == nullptr) {
+      auto all = ResourceTags::LoadTagsOfType(tx, ctx, kNodeResourceType);
+      if (!all.ok()) return all.take_error();
+      for (const auto& [node, tags] : *all) add(node, tags);
+      return Ok{};
+    }
+    for (const std::string& node : *tags_of) {
+      auto tags = ResourceTags::LoadTags(tx, ctx, kNodeResourceType, node);
+      if (!tags.ok()) return tags.take_error();
+      ResourceTags::TagMap map;
+      for (const auto& t : *tags) map[t.value("Key", "")] = t.value("Value", "");
+      if (!map.empty()) add(node, map);
+    }
+    return Ok{};
+  });
+  if (!st.ok()) return st.take_error();
+  return out;
+}
+
 Result<std::string> Inventory::GetInventory(const Ctx& ctx, const Json& in) {
   if (Status s = EnsureLoaded(); !s.ok()) return s.take_error();
   auto conditions = ParseConditions(in.value("Filters", Json::array()));
   if (!conditions.ok()) return conditions.take_error();
-  // AWS:InstanceInformation is a projection of the nodes: their rows are read for every node
-  // only when a filter or an aggregator may look at them, else for the nodes of the page.
-  const bool all_info =
-      in.contains("Aggregators") ||
-      std::any_of(conditions->begin(), conditions->end(),
-                  [](const Condition& c) { return c.type_name == kInstanceInformation; });
-  std::map<std::string, Entry> info;
+  std::string only;
+  for (const auto& r : in.value("ResultAttributes", Json::array())) {
+    only = r.value("TypeName", "");
+    if (!FindBuiltIn(only) && !IsCustom(only)) {
+      return AwsError{"InvalidResultAttributeException",
+                      fmt::format("The result attribute {} is not valid.", only), 400};
+    }
+  }
+  const bool aggregate = in.contains("Aggregators");
+  // The projected types (AWS:InstanceInformation, AWS:Tag) are read for every node when a filter
+  // or an aggregator may look at them; else only for the nodes of the page.
+  auto filters_on = [&](const char* type) {
+    return std::any_of(conditions->begin(), conditions->end(),
+                       [&](const Condition& c) { return c.type_name == type; });
+  };
+  const bool all_info = aggregate || filters_on(kInstanceInformation);
+  const bool all_tags = aggregate || filters_on(kTag);
+  Projected projected;
+  if (all_info || all_tags) {
+    auto p = Project(ctx, all_info, all_tags ? nullptr : &kNoNodes);
+    if (!p.ok()) return p.take_error();
+    projected = std::move(*p);
+  }
+  auto projected_of = [&](const std::string& type, const std::string& node) -> const auto& {
+    static const std::vector<Entry> kNone;
+    auto t = projected.find(type);
+    if (t == projected.end()) return kNone;
+    auto n = t->second.find(node);
+    return n == t->second.end() ? kNone : n->second;
+  };
+  auto passes = [&](const std::string& node, const Condition& c) {
+    return IsProjection(c.type_name) ? ProjectedMatches(projected_of(c.type_name, node), c)
+                                     : index_.Matches(node, c);
+  };
+
   std::vector<std::string> candidates;
   std::vector<Condition> indexed;
   for (const auto& c : *conditions) {
-    if (c.type_name != kInstanceInformation) indexed.push_back(c);
+    if (!IsProjection(c.type_name)) indexed.push_back(c);
   }
   if (all_info) {
-    auto registered = nodes_.ListRegistered(ctx);
-    if (!registered.ok()) return registered.take_error();
-    for (const auto& n : *registered) {
-      Entry e = InstanceEntry(n);
-      bool ok = true;
-      for (const auto& c : *conditions) {
-        if (c.type_name == kInstanceInformation && !EntryMatches(e, c)) {
-          ok = false;
-          break;
-        }
-      }
-      if (!ok) continue;
-      candidates.push_back(n.node_id);
-      info.emplace(n.node_id, std::move(e));
-    }
+    for (const auto& [node, entries] : projected[kInstanceInformation]) candidates.push_back(node);
   } else {
     auto ids = nodes_.ListRegisteredIds(ctx);
     if (!ids.ok()) return ids.take_error();
     candidates = std::move(*ids);
   }
+  if (indexed.size() != conditions->size()) {
+    std::erase_if(candidates, [&](const std::string& node) {
+      return !std::all_of(conditions->begin(), conditions->end(), [&](const Condition& c) {
+        return !IsProjection(c.type_name) || passes(node, c);
+      });
+    });
+  }
   std::vector<std::string> matched = index_.Select(candidates, indexed);
 
   // Aggregators: counts instead of entities.
-  if (in.contains("Aggregators")) {
+  if (aggregate) {
     Json entities = Json::array();
     for (const auto& agg : in["Aggregators"]) {
       Json data = Json::object();
@@ -491,13 +567,10 @@ Result<std::string> Inventory::GetInventory(const Ctx& ctx, const Json& in) {
           }
           int64_t matching = 0;
           for (const auto& node : matched) {
-            bool ok = true;
-            for (const auto& c : *gc) {
-              ok = c.type_name == kInstanceInformation ? EntryMatches(info[node], c)
-                                                       : index_.Matches(node, c);
-              if (!ok) break;
+            if (std::all_of(gc->begin(), gc->end(),
+                            [&](const Condition& c) { return passes(node, c); })) {
+              ++matching;
             }
-            if (ok) ++matching;
           }
           const std::string name = g.value("Name", "");
           data[name] = {{"TypeName", name},
@@ -527,19 +600,23 @@ Result<std::string> Inventory::GetInventory(const Ctx& ctx, const Json& in) {
         attrs.push_back(split->second);
       }
       std::map<std::vector<std::string>, int64_t> counts;
-      if (type == kInstanceInformation) {
+      if (IsProjection(type)) {
         for (const auto& node : matched) {
-          std::vector<std::string> key;
-          bool present = false;
-          for (const auto& a : attrs) {
-            std::string v;
-            for (const auto& [k, val] : info[node]) {
-              if (k == a) v = val;
+          std::set<std::vector<std::string>> seen;  // each combination once per node
+          for (const Entry& e : projected_of(type, node)) {
+            std::vector<std::string> key;
+            bool present = false;
+            for (const auto& a : attrs) {
+              std::string v;
+              for (const auto& [k, val] : e) {
+                if (k == a) v = val;
+              }
+              present = present || !v.empty();
+              key.push_back(v);
             }
-            present = present || !v.empty();
-            key.push_back(v);
+            if (present) seen.insert(std::move(key));
           }
-          if (present) ++counts[key];
+          for (const auto& key : seen) ++counts[key];
         }
       } else {
         counts = index_.Aggregate(matched, type, attrs);
@@ -557,52 +634,56 @@ Result<std::string> Inventory::GetInventory(const Ctx& ctx, const Json& in) {
     return Json{{"Entities", entities}}.dump();
   }
 
-  std::string only;
-  for (const auto& r : in.value("ResultAttributes", Json::array())) {
-    only = r.value("TypeName", "");
-    if (!FindBuiltIn(only) && !IsCustom(only)) {
-      return AwsError{"InvalidResultAttributeException",
-                      fmt::format("The result attribute {} is not valid.", only), 400};
-    }
-  }
   auto after = DecodeNextToken(in, "inventory");
   if (!after.ok()) return after.take_error();
   int64_t max = in.value("MaxResults", int64_t{50});
   if (max <= 0 || max > 50) max = 50;
-  std::string out = "{\"Entities\":[";
-  int64_t count = 0;
-  std::string last;
+  // The page: the nodes after the token, up to `max` that have something to show (all of them
+  // unless ResultAttributes names a type), and whether one more would follow.
+  std::vector<std::string> page;
+  bool more = false;
   for (const auto& node : matched) {
     if (!after->empty() && node <= *after) continue;
-    if (count == max) {
-      // A next page only when some node left would show (one lacking the asked type would not).
+    if (!only.empty() && !IsProjection(only)) {
       auto types = index_.TypesOf(node);
-      if (only.empty() || only == kInstanceInformation ||
-          std::find(types.begin(), types.end(), only) != types.end()) {
-        out += "],\"NextToken\":";
-        AppendJsonString(out, EncodeNextToken("inventory", last));
-        out += '}';
-        return out;
-      }
-      continue;
+      if (std::find(types.begin(), types.end(), only) == types.end()) continue;
     }
-    // {"Data":{types in order, AWS:InstanceInformation among them},"Id":node}
+    if (static_cast<int64_t>(page.size()) == max) {
+      more = true;
+      break;
+    }
+    page.push_back(node);
+  }
+  // The projections the page shows and were not read above.
+  const bool show_info = only.empty() || only == kInstanceInformation;
+  const bool show_tags = only.empty() || only == kTag;
+  if ((show_info && !all_info) || (show_tags && !all_tags)) {
+    auto p = Project(ctx, false, show_tags && !all_tags ? &page : &kNoNodes);
+    if (!p.ok()) return p.take_error();
+    for (auto& [type, by_node] : *p) projected[type].merge(by_node);
+    if (show_info && !all_info) {
+      for (const auto& node : page) {
+        auto state = nodes_.GetNode(ctx, node);
+        if (!state.ok()) return state.take_error();
+        if (*state) projected[kInstanceInformation][node] = {InstanceEntry(**state)};
+      }
+    }
+  }
+  std::string out = "{\"Entities\":[";
+  int64_t count = 0;
+  for (const auto& node : page) {
+    // {"Data":{the index's types, then the projections},"Id":node}
     const size_t start = out.size();
     out += count > 0 ? ",{\"Data\":{" : "{\"Data\":{";
     int members = index_.AppendDataJson(node, only, out);
-    if (only.empty() || only == kInstanceInformation) {
-      auto e = info.find(node);
-      if (e == info.end()) {
-        auto state = nodes_.GetNode(ctx, node);
-        if (!state.ok()) return state.take_error();
-        if (*state) e = info.emplace(node, InstanceEntry(**state)).first;
-      }
-      if (e != info.end()) {
-        AppendInstanceInformation(e->second, members > 0, out);
-        ++members;
-      }
+    for (const char* type : {kInstanceInformation, kTag}) {
+      if (!only.empty() && only != type) continue;
+      const auto& entries = projected_of(type, node);
+      if (entries.empty()) continue;
+      AppendProjected(type, entries, members > 0, out);
+      ++members;
     }
-    if (members == 0) {  // lacks the one type asked for
+    if (members == 0) {  // shows nothing (a node without tags, asked for AWS:Tag only)
       out.resize(start);
       continue;
     }
@@ -610,9 +691,13 @@ Result<std::string> Inventory::GetInventory(const Ctx& ctx, const Json& in) {
     AppendJsonString(out, node);
     out += '}';
     ++count;
-    last = node;
   }
-  out += "]}";
+  out += ']';
+  if (more && !page.empty()) {
+    out += ",\"NextToken\":";
+    AppendJsonString(out, EncodeNextToken("inventory", page.back()));
+  }
+  out += '}';
   return out;
 }
 
@@ -637,6 +722,13 @@ Result<Json> Inventory::ListInventoryEntries(const Ctx& ctx, const Json& in) {
   std::optional<Item> item;
   if (type == kInstanceInformation) {
     item = Item{type, "1.0", "", "", {InstanceEntry(**state)}};
+  } else if (type == kTag) {
+    const std::vector<std::string> one = {node};
+    auto p = Project(ctx, false, &one);
+    if (!p.ok()) return p.take_error();
+    if (auto& by_node = (*p)[kTag]; by_node.count(node)) {
+      item = Item{type, "1.0", "", "", by_node[node]};
+    }
   } else {
     item = index_.Get(node, type);
   }

@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <map>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -45,6 +46,10 @@ class Inventory {
  private:
   // Loads the index from the store once.
   Status EnsureLoaded();
+  // The projected types' entries, by type then node: AWS:InstanceInformation of every registered
+  // node when `info`, and AWS:Tag of the nodes in `tags_of` (every node when null).
+  using Projected = std::map<std::string, std::map<std::string, std::vector<inventory::Entry>>>;
+  Result<Projected> Project(const Ctx& ctx, bool info, const std::vector<std::string>* tags_of);
 
   store::Store& store_;
   ManagedNodes& nodes_;
