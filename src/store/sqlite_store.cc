@@ -315,6 +315,7 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path) 
 
 SqliteStore::SqliteStore(std::string path, std::unique_ptr<SqliteConn> writer)
     : path_(std::move(path)), writer_conn_(std::move(writer)) {
+  completer_ = std::thread([this] { CompleterLoop(); });
   writer_ = std::thread([this] { WriterLoop(); });
 }
 
@@ -325,6 +326,12 @@ SqliteStore::~SqliteStore() {
   }
   queue_cv_.notify_all();
   writer_.join();
+  {
+    std::lock_guard lock(completed_mu_);
+    completer_stop_ = true;
+  }
+  completed_cv_.notify_all();
+  completer_.join();  // after every callback has run
   idle_readers_.clear();
   writer_conn_.reset();  // the last connection closes: checkpoints the WAL
 }
@@ -378,10 +385,37 @@ void SqliteStore::WriterLoop() {
         if (!op->result) op->result = AwsError::Internal(std::string("writer: ") + e.what());
       }
     }
-    // Asynchronous writers hear first, outside the lock: their callbacks hand the response back
-    // to an event loop and return.
-    for (WriteOp*& op : batch) {
-      if (!op->callback) continue;
+    // Asynchronous writers hear from the completer thread.
+    bool any_async = false;
+    {
+      std::lock_guard done_lock(completed_mu_);
+      for (WriteOp*& op : batch) {
+        if (!op->callback) continue;
+        completed_.push_back(op);
+        op = nullptr;
+        any_async = true;
+      }
+    }
+    if (any_async) completed_cv_.notify_one();
+    lock.lock();
+    stats_.writes += static_cast<int64_t>(batch.size());
+    for (WriteOp* op : batch) {
+      if (op == nullptr) continue;
+      op->done = true;
+      op->cv.notify_one();  // under mu_: the waiter cannot return (and free op) before we unlock
+    }
+  }
+}
+
+void SqliteStore::CompleterLoop() {
+  std::unique_lock lock(completed_mu_);
+  while (true) {
+    completed_cv_.wait(lock, [this] { return completer_stop_ || !completed_.empty(); });
+    if (completed_.empty()) break;  // stopping, and every callback has run
+    std::deque<WriteOp*> ops;
+    ops.swap(completed_);
+    lock.unlock();
+    for (WriteOp* op : ops) {
       Status result = op->result ? std::move(*op->result)
                                  : Status(AwsError::Internal("write outcome unknown"));
       try {
@@ -390,15 +424,8 @@ void SqliteStore::WriterLoop() {
         fmt::print(stderr, "store: write callback failed: {}\n", e.what());
       }
       delete op;
-      op = nullptr;
     }
     lock.lock();
-    stats_.writes += static_cast<int64_t>(batch.size());
-    for (WriteOp* op : batch) {
-      if (op == nullptr) continue;
-      op->done = true;
-      op->cv.notify_one();  // under mu_: the waiter cannot return (and free op) before we unlock
-    }
   }
 }
 

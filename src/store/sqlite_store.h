@@ -65,7 +65,16 @@ class SqliteStore final : public Store {
   std::mutex readers_mu_;
   std::vector<std::unique_ptr<SqliteConn>> idle_readers_;  // guarded by readers_mu_
 
-  std::thread writer_;  // last: started once everything above is initialised
+  // Asynchronous writes whose batch has committed: the completer thread runs their callbacks (in
+  // commit order), so the writer starts the next batch while responses are encoded.
+  void CompleterLoop();
+  std::mutex completed_mu_;
+  std::condition_variable completed_cv_;
+  std::deque<WriteOp*> completed_;  // guarded by completed_mu_
+  bool completer_stop_ = false;     // guarded by completed_mu_
+
+  std::thread completer_;  // started before the writer, stopped after it
+  std::thread writer_;     // last: started once everything above is initialised
 };
 
 // Store::Open helper for SQLite paths.
