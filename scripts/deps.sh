@@ -7,9 +7,10 @@ pkgs=(g++ cmake ninja-build ccache pkg-config libboost-dev libssl-dev libsqlite3
       libcurl4-openssl-dev libyaml-cpp-dev tzdata)
 if [[ "${1:-}" == "--test" ]]; then
   # Debian's AWS CLI and boto3 are always installed: the end-to-end suites run with them as well
-  # as with whatever newer clients the machine has on PATH.
+  # as with whatever newer clients the machine has on PATH. rpm (with rpmbuild) makes the real
+  # rpm databases the agent's inventory test reads.
   pkgs+=(postgresql clang libclang-rt-14-dev nginx-light python3 openssl awscli python3-boto3
-        python3-aiosmtpd python3-cryptography)
+        python3-aiosmtpd python3-cryptography rpm)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

@@ -4,12 +4,14 @@
 
 #include <chrono>
 #include <mutex>
+#include <optional>
 
 #include "agent/aws_client.h"
 #include "agent/dpkg.h"
 #include "agent/files.h"
 #include "agent/inventory_gatherers.h"
 #include "agent/log.h"
+#include "agent/rpm.h"
 #include "common/crypto.h"
 
 namespace gc::agent {
@@ -25,6 +27,8 @@ constexpr const char* kService = "AWS:Service";
 constexpr const char* kFile = "AWS:File";
 constexpr const char* kInstanceDetailed = "AWS:InstanceDetailedInformation";
 constexpr const char* kHashFile = "contentHash";  // appconfig.InventoryContentHashFileName
+// `rpm -qa` of a few thousand packages takes a second or two; a hung one must not hold the job.
+constexpr int64_t kRpmQueryTimeoutMillis = 60000;
 
 // model.SizeLimitKBPerInventoryType and model.TotalSizeLimitKB.
 constexpr size_t kMaxTypeBytes = 3072 * 1024;
@@ -104,6 +108,57 @@ void SaveContentHashes(const std::string& inventory_dir,
   }
 }
 
+// "AWS:Application" or "AWS:Application and AWS:AWSComponent", for notes.
+std::string ApplicationTypes(bool aws_components) {
+  return std::string(kApplication) + (aws_components ? std::string(" and ") + kAwsComponent : "");
+}
+
+// The AWS:Application entries of every package database under `root`: dpkg's (read directly)
+// and rpm's (through the rpm program), merged when there are both. nullopt, with a note, when
+// there is neither or the only one is an rpm database that cannot be read; an rpm database
+// that cannot be read beside a dpkg one is left out with a note (amazon-ssm-agent, which reads
+// one package manager, also never fails the run over rpm). AgentError when the dpkg database
+// is unreadable, which fails the run as amazon-ssm-agent's failing dpkg-query does.
+Result<std::optional<json>> GatherApplications(const std::string& root, bool aws_components,
+                                               std::vector<std::string>* notes) {
+  const std::string admindir = UnderRoot(root, "/var/lib/dpkg");
+  const std::string rpm_dbpath = RpmDatabasePath(root);
+  struct stat st {};
+  const bool dpkg = ::stat((admindir + "/status").c_str(), &st) == 0;
+  if (!dpkg && rpm_dbpath.empty()) {
+    notes->push_back(ApplicationTypes(aws_components) +
+                     ": not gathered, there is no dpkg database at " + admindir +
+                     " and no rpm database at " + UnderRoot(root, "/var/lib/rpm"));
+    return std::optional<json>();
+  }
+  std::optional<json> apps;
+  if (dpkg) {
+    auto records = ReadDpkgDatabase(admindir);
+    if (!records.ok()) {
+      return LocalError("Encountered error while executing " + std::string(kApplication) +
+                        ". Error - " + records.error().message);
+    }
+    apps = ApplicationEntries(*records, admindir);
+  }
+  if (!rpm_dbpath.empty()) {
+    auto records = QueryRpmDatabase(root, rpm_dbpath, kRpmQueryTimeoutMillis);
+    if (!records.ok()) {
+      const std::string db = UnderRoot(root, rpm_dbpath);
+      const std::string& why = records.error().message;
+      notes->push_back(
+          ApplicationTypes(aws_components) +
+          (dpkg ? ": without the packages of the rpm database at " + db + ", " + why
+                : ": not gathered, the rpm database at " + db + " was not read, " + why));
+      LogWarn("inventory: rpm database at {} not read: {}", db, why);
+    } else {
+      json rpm_apps = RpmApplicationEntries(*records);
+      apps =
+          apps ? MergeApplicationLists(std::move(*apps), std::move(rpm_apps)) : std::move(rpm_apps);
+    }
+  }
+  return apps;
+}
+
 }  // namespace
 
 Result<InventoryPolicy> ParseInventoryPolicy(const ojson& inputs) {
@@ -149,23 +204,11 @@ Result<GatherReport> GatherInventory(const InventoryPolicy& policy, const Gather
 
   if (policy.applications || policy.aws_components) {
     Timer t;
-    const std::string admindir = UnderRoot(options.root, "/var/lib/dpkg");
-    struct stat st {};
-    if (::stat((admindir + "/status").c_str(), &st) != 0) {
-      const bool rpm = FileExists(UnderRoot(options.root, "/var/lib/rpm"));
-      report.notes.push_back(std::string(kApplication) + (policy.aws_components ? " and " : "") +
-                             (policy.aws_components ? kAwsComponent : "") +
-                             ": not gathered, there is no dpkg database at " + admindir +
-                             (rpm ? " (rpm databases are not read by groundcrew-agent)" : ""));
-    } else {
-      auto records = ReadDpkgDatabase(admindir);
-      if (!records.ok()) {
-        return LocalError("Encountered error while executing " + std::string(kApplication) +
-                          ". Error - " + records.error().message);
-      }
-      json apps = ApplicationEntries(*records, admindir);
-      if (policy.aws_components) add(kAwsComponent, "1.0", AwsComponentEntries(apps), t);
-      if (policy.applications) add(kApplication, "1.1", std::move(apps), t);
+    auto apps = GatherApplications(options.root, policy.aws_components, &report.notes);
+    if (!apps.ok()) return apps.take_error();
+    if (apps->has_value()) {
+      if (policy.aws_components) add(kAwsComponent, "1.0", AwsComponentEntries(**apps), t);
+      if (policy.applications) add(kApplication, "1.1", std::move(**apps), t);
     }
   }
   if (policy.network) {

@@ -49,7 +49,7 @@ struct InventoryItem {
 std::string InventoryContentHash(const nlohmann::json& content);
 
 struct GatherOptions {
-  std::string root = "/";  // --root: the dpkg database, unit files and AWS:File paths
+  std::string root = "/";  // --root: package databases, unit files and AWS:File paths
   std::string custom_dir;  // the custom inventory folder ("" = none)
   int64_t now_millis = 0;  // CaptureTime
 };
@@ -60,11 +60,14 @@ struct GatherReport {
   std::vector<std::string> warnings;  // custom files skipped (stderr)
 };
 
-// Runs the enabled gatherers (inventory_gatherers.h). AWS:Application and AWS:AWSComponent are
-// left out, with a note, when ROOT/var/lib/dpkg/status does not exist (rpm databases are not
-// read). AgentError, failing the whole run as amazon-ssm-agent does, when a gatherer fails (an
-// unreadable dpkg database, a bad files parameter or its limits, more than 20 custom files) or
-// a type's content is larger than 3 MB, or all of them larger than 10 MB.
+// Runs the enabled gatherers (inventory_gatherers.h). AWS:Application and AWS:AWSComponent
+// come from the dpkg database (ROOT/var/lib/dpkg/status) and the rpm database (rpm.h: ROOT/
+// var/lib/rpm or ROOT/usr/lib/sysimage/rpm, through the rpm program), both when both exist; they
+// are left out, with a note, when there is neither, or only an rpm database that cannot be read
+// (no rpm program, rpm failing or timing out). An rpm database that cannot be read beside a dpkg
+// one only adds a note. AgentError, failing the whole run as amazon-ssm-agent does, when a
+// gatherer fails (an unreadable dpkg database, a bad files parameter or its limits, more than 20
+// custom files) or a type's content is larger than 3 MB, or all of them larger than 10 MB.
 Result<GatherReport> GatherInventory(const InventoryPolicy& policy, const GatherOptions& options);
 
 using InventoryPutter = SsmPutInventory;  // plugins.h

@@ -18,6 +18,7 @@
 #include <ctime>
 #include <regex>
 #include <set>
+#include <tuple>
 #include <utility>
 
 #include "agent/files.h"
@@ -179,6 +180,85 @@ json ApplicationEntries(const std::vector<DpkgRecord>& records, const std::strin
   });
   json out = json::array();
   for (App& a : apps) out.push_back(std::move(a.entry));
+  return out;
+}
+
+namespace {
+
+// INSTALLTIME as RFC 3339; "" unless it is a plain count of seconds (the real agent then sends
+// rpm's text as it is).
+std::string RpmInstalledTime(std::string_view seconds) {
+  if (seconds.empty() || seconds.size() > 18 ||
+      seconds.find_first_not_of("0123456789") != std::string_view::npos) {
+    return "";
+  }
+  return FormatRfc3339(std::stoll(std::string(seconds)));
+}
+
+// rpm's package file name: name-version-release.arch.rpm (no .arch for gpg-pubkey's "(none)").
+std::string RpmFileName(const RpmRecord& r) {
+  return r.name + "-" + r.version + "-" + r.release + (r.arch.empty() ? "" : "." + r.arch) + ".rpm";
+}
+
+// The ApplicationEntries order, read from an entry.
+auto ApplicationSortKey(const json& e) {
+  return std::make_tuple(Lower(e.value("Name", "")), Lower(e.value("Publisher", "")),
+                         e.value("Version", ""));
+}
+
+}  // namespace
+
+json RpmApplicationEntries(const std::vector<RpmRecord>& records) {
+  struct App {
+    // name and publisher without case, version, then rpm's release and architecture.
+    std::tuple<std::string, std::string, std::string, std::string, std::string> key;
+    json entry;
+  };
+  std::vector<App> apps;
+  apps.reserve(records.size());
+  for (const RpmRecord& r : records) {
+    json e = json::object();
+    auto optional = [&e](const char* key, const std::string& value) {
+      if (std::string v = CleanField(value); !v.empty()) e[key] = std::move(v);
+    };
+    e["Name"] = CleanField(r.name);
+    e["Publisher"] = CleanField(r.vendor);
+    e["Version"] = CleanField(r.version);
+    optional("Release", r.release);
+    optional("Epoch", r.epoch);
+    optional("InstalledTime", RpmInstalledTime(r.install_time));
+    optional("ApplicationType", r.group);
+    e["Architecture"] = FormatArchitecture(CleanField(r.arch));
+    optional("URL", r.url);
+    optional("Summary", r.summary);
+    optional("PackageId", r.source_rpm.empty() ? RpmFileName(r) : r.source_rpm);
+    auto [name, publisher, version] = ApplicationSortKey(e);
+    apps.push_back(
+        App{{std::move(name), std::move(publisher), std::move(version), r.release, r.arch},
+            std::move(e)});
+  }
+  // The release and architecture settle packages installed in several versions or for several
+  // architectures, so that the content (and its hash) does not depend on rpm's database order.
+  std::sort(apps.begin(), apps.end(), [](const App& x, const App& y) { return x.key < y.key; });
+  json out = json::array();
+  for (App& a : apps) out.push_back(std::move(a.entry));
+  return out;
+}
+
+json MergeApplicationLists(json first, json second) {
+  json out = json::array();
+  auto a = first.begin();
+  auto b = second.begin();
+  while (a != first.end() && b != second.end()) {
+    // A tie takes `first`'s entry: the order stays stable.
+    if (ApplicationSortKey(*b) < ApplicationSortKey(*a)) {
+      out.push_back(std::move(*b++));
+    } else {
+      out.push_back(std::move(*a++));
+    }
+  }
+  for (; a != first.end(); ++a) out.push_back(std::move(*a));
+  for (; b != second.end(); ++b) out.push_back(std::move(*b));
   return out;
 }
 

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "agent/dpkg.h"
+#include "agent/rpm.h"
 #include "common/status.h"
 
 namespace gc::agent {
@@ -34,6 +35,22 @@ std::string CleanField(std::string_view field);
 // model.MergeLists sorts: name, then publisher (both without case), then version.
 nlohmann::json ApplicationEntries(const std::vector<DpkgRecord>& records,
                                   const std::string& admindir);
+
+// The entries of rpm's installed packages as amazon-ssm-agent's rpm query makes them: Name,
+// Publisher (Vendor), Version, Release, Epoch, InstalledTime (RFC 3339 UTC from INSTALLTIME),
+// ApplicationType (Group), Architecture (FormatArchitecture), URL, Summary, PackageId (the
+// source RPM; name-version-release.arch.rpm for a package without one, such as gpg-pubkey,
+// where the real agent sends "(none)"), every value through CleanField. Name, Publisher,
+// Version and Architecture are always present; the others are left out when rpm has no value
+// (the real agent sends "(none)" for a missing Vendor or URL). Sorted as ApplicationEntries,
+// then by release and architecture.
+nlohmann::json RpmApplicationEntries(const std::vector<RpmRecord>& records);
+
+// The entries of two package databases (dpkg's and rpm's, each sorted) in one list, in the
+// order of ApplicationEntries: name, then publisher (both without case), then version; entries
+// that tie keep their order, `first`'s before `second`'s. Nothing is merged away: the two
+// databases describe different packages.
+nlohmann::json MergeApplicationLists(nlohmann::json first, nlohmann::json second);
 
 // awscomponent.FilterAWSComponent: the entries whose name (trimmed, lower-cased) is one of
 // amazon-ssm-agent, aws-cfn-bootstrap, ec2configservice, "amazon ssm agent", "aws tools for

@@ -7,7 +7,8 @@ does); then the server's AWS:Application entries equal dpkg-query's installed pa
 tree, GetInventory filters and aggregators count the right nodes, the other types arrive, a
 package added to one tree appears at the next run, an unchanged run sends content hashes only
 (CaptureTime still advances), and a custom type the server lost is resent in full after its
-ItemContentMismatchException."""
+ItemContentMismatchException. RpmInventoryTest: a real rpm database (rpmbuild, `rpm -i --justdb`)
+read by `groundcrew-agent inventory --root`, alone and beside a dpkg database."""
 import json
 import os
 import shutil
@@ -319,6 +320,138 @@ class InventoryAgentTest(unittest.TestCase):
             ResourceIds=[node], Filters=[{"Key": "ComplianceType", "Values": ["Association"],
                                           "Type": "EQUAL"}])["ComplianceItems"]
         self.assertEqual([(i["Id"], i["Status"]) for i in items], [(aid, "COMPLIANT")])
+
+
+RPM_SPEC = """Name: {name}
+Version: {version}
+Release: {release}
+{extra}Summary: {summary}
+License: MIT
+BuildArch: noarch
+
+%description
+{name} for the inventory test,
+over two lines.
+
+%install
+mkdir -p %{{buildroot}}/usr/share/doc/{name}
+echo "{name} {version}" > %{{buildroot}}/usr/share/doc/{name}/README
+
+%files
+/usr/share/doc/{name}/README
+"""
+
+
+def build_rpm(workdir, name, version, release, summary, extra=""):
+    """A tiny noarch package made with rpmbuild, with one small file."""
+    top = os.path.join(workdir, "rpmbuild")
+    os.makedirs(os.path.join(top, "SPECS"), exist_ok=True)
+    spec = os.path.join(top, "SPECS", f"{name}.spec")
+    with open(spec, "w") as f:
+        f.write(RPM_SPEC.format(name=name, version=version, release=release, summary=summary,
+                                extra=extra))
+    run("rpmbuild", "--quiet", "--define", f"_topdir {top}", "-bb", spec)
+    return os.path.join(top, "RPMS", "noarch", f"{name}-{version}-{release}.noarch.rpm")
+
+
+def rpm(root, *args):
+    """rpm on the database in ROOT/var/lib/rpm (Debian's rpm would use ~/.rpmdb otherwise)."""
+    return run("rpm", "--root", root, "--dbpath", "/var/lib/rpm", *args)
+
+
+def agent_inventory(root):
+    """(items by type name, stderr) of `groundcrew-agent inventory --root ROOT`."""
+    out = subprocess.run([os.path.join(harness.BIN, "groundcrew-agent"), "inventory", "--root",
+                          root, "--state-dir", os.path.join(root, "no-state")],
+                         capture_output=True, text=True, timeout=120)
+    if out.returncode != 0:
+        raise AssertionError(f"groundcrew-agent inventory failed: {out.stderr}")
+    return {i["TypeName"]: i for i in json.loads(out.stdout)["Items"]}, out.stderr
+
+
+class RpmInventoryTest(unittest.TestCase):
+    """AWS:Application from a real rpm database: packages built with rpmbuild and recorded with
+    `rpm -i --justdb` in a temporary root, read by `groundcrew-agent inventory --root` (which runs
+    the rpm program, as amazon-ssm-agent does) and compared with `rpm -qa`; then the same root
+    with a dpkg database too, where both are reported."""
+
+    @classmethod
+    def setUpClass(cls):
+        for tool in ("rpm", "rpmbuild"):
+            if shutil.which(tool, path=DPKG_PATH) is None:
+                raise unittest.SkipTest(f"RPM INVENTORY TEST SKIPPED: {tool} is not installed "
+                                        "(scripts/deps.sh --test installs Debian's rpm package)")
+        cls.work = tempfile.mkdtemp(prefix="gc-inv-rpms-")
+        cls.root = os.path.join(cls.work, "root")
+        os.makedirs(cls.root)
+        rpm(cls.root, "--initdb")
+        packages = [
+            build_rpm(cls.work, "gc-rpmtool", "1.2.3", "4.el9",
+                      'A "quoted" & <special> \\ summary, with commas',
+                      "Epoch: 2\nVendor: Groundcrew Tests\nURL: https://example.com/gc-rpmtool\n"
+                      "Group: Applications/System\n"),
+            build_rpm(cls.work, "gc-rpmbare", "0.1", "1", "bare package"),
+            build_rpm(cls.work, "amazon-ssm-agent", "3.3.1142.0", "1", "SSM agent",
+                      "Vendor: Amazon.com\n"),
+        ]
+        # --justdb: only the database is written; --nodeps: the tree has no rpm-provided bits.
+        rpm(cls.root, "-i", "--nodeps", "--justdb", *packages)
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.work, ignore_errors=True)
+
+    def rpm_qa(self, root):
+        """{(name, version, release)} that `rpm -qa` lists."""
+        out = rpm(root, "-qa", "--queryformat", "%{NAME} %{VERSION} %{RELEASE}\\n")
+        return {tuple(line.split(" ")) for line in out.splitlines()}
+
+    def test_applications_equal_rpm_qa(self):
+        items, stderr = agent_inventory(self.root)
+        apps = items["AWS:Application"]["Content"]
+        self.assertEqual({(e["Name"], e["Version"], e["Release"]) for e in apps},
+                         self.rpm_qa(self.root))
+        self.assertEqual(len(apps), 3)
+        self.assertNotIn("rpm database", stderr)  # no note: the database was read
+        entries = {e["Name"]: e for e in apps}
+        tool = entries["gc-rpmtool"]
+        installed_at = rpm(self.root, "-q", "--queryformat", "%{INSTALLTIME}", "gc-rpmtool")
+        self.assertEqual(tool, {
+            "Name": "gc-rpmtool", "Publisher": "Groundcrew Tests", "Version": "1.2.3",
+            "Release": "4.el9", "Epoch": "2",
+            "InstalledTime": time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                           time.gmtime(int(installed_at))),
+            "ApplicationType": "Applications/System", "Architecture": "noarch",
+            "URL": "https://example.com/gc-rpmtool",
+            "Summary": 'A "quoted" & <special> \\ summary, with commas',
+            "PackageId": "gc-rpmtool-1.2.3-4.el9.src.rpm"})
+        bare = entries["gc-rpmbare"]
+        self.assertEqual(bare["Publisher"], "")  # no Vendor
+        self.assertNotIn("Epoch", bare)
+        self.assertNotIn("URL", bare)
+        self.assertEqual(bare["PackageId"], "gc-rpmbare-0.1-1.src.rpm")
+        # AWS:AWSComponent: the same selection by name as for dpkg.
+        self.assertEqual([(e["Name"], e["Version"], e["Publisher"])
+                          for e in items["AWS:AWSComponent"]["Content"]],
+                         [("amazon-ssm-agent", "3.3.1142.0", "Amazon.com")])
+
+    def test_dpkg_and_rpm_databases_both_read(self):
+        root = os.path.join(self.work, "both")
+        shutil.copytree(self.root, root, symlinks=True)
+        admin = os.path.join(root, "var", "lib", "dpkg")
+        for sub in ("updates", "info"):
+            os.makedirs(os.path.join(admin, sub))
+        open(os.path.join(admin, "status"), "w").close()
+        dpkg(root, "-i", build_deb(self.work, "gc-debtool", "1.0-1", "all"))
+        items, stderr = agent_inventory(root)
+        apps = items["AWS:Application"]["Content"]
+        self.assertEqual({e["Name"] for e in apps},
+                         {"gc-debtool"} | {n for n, _, _ in self.rpm_qa(root)})
+        self.assertEqual([e["Name"] for e in apps], sorted(e["Name"].lower() for e in apps))
+        self.assertEqual({e["Name"]: e["PackageId"] for e in apps}["gc-debtool"],
+                         "gc-debtool_1.0-1_all.deb")
+        self.assertNotIn("rpm database", stderr)
+
 
 if __name__ == "__main__":
     harness.main()
