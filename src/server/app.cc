@@ -288,6 +288,7 @@ int RunServer(AppOptions opt) {
   outbox.Start();
   run_command.Start();
   associations.Start();
+  ssm.inventory().StartLoading();  // the index of what is stored (seconds at fleet scale)
   std::unique_ptr<LocalAgent> local_agent;
   if (opt.local_agent) {
     LocalAgentOptions lopt;

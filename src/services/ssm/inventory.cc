@@ -283,22 +283,47 @@ void Inventory::ForgetCachedState() {
 Status Inventory::EnsureLoaded() {
   std::lock_guard lock(load_mu_);
   if (loaded_) return Ok{};
+  // In pages, so that memory holds one page of stored content at a time (10,000 nodes x 500
+  // applications is 1.5 GB of it), each page read with simdjson into the index.
+  constexpr int64_t kPage = 256;
   inventory::ContentReader reader;
   inventory::EntryCells entries;
-  Status st = store_.Read([&](Tx& tx) -> Status {
-    auto rows = tx.Query("SELECT node_id, type_name, schema_version, capture_time,"
-                         " content_hash, content FROM ssm_inventory");
-    if (!rows.ok()) return rows.take_error();
-    for (const auto& r : *rows) {
-      const std::string content = r.Str(5);
-      if (!reader.Read(content, entries)) continue;
-      const std::string type = r.Str(1), version = r.Str(2), captured = r.Str(3), hash = r.Str(4);
-      index_.Put(r.Str(0), {type, version, captured, hash}, entries);
+  std::string after_node, after_type;
+  for (bool more = true; more;) {
+    Status st = store_.Read([&](Tx& tx) -> Status {
+      auto rows = tx.Query("SELECT node_id, type_name, schema_version, capture_time,"
+                           " content_hash, content FROM ssm_inventory WHERE node_id > ? OR"
+                           " (node_id = ? AND type_name > ?) ORDER BY node_id, type_name LIMIT ?",
+                           {after_node, after_node, after_type, kPage});
+      if (!rows.ok()) return rows.take_error();
+      more = static_cast<int64_t>(rows->size()) == kPage;
+      for (const auto& r : *rows) {
+        after_node = r.Str(0);
+        after_type = r.Str(1);
+        const std::string content = r.Str(5);
+        if (!reader.Read(content, entries)) continue;
+        const std::string version = r.Str(2), captured = r.Str(3), hash = r.Str(4);
+        index_.Put(after_node, {after_type, version, captured, hash}, entries);
+      }
+      return Ok{};
+    });
+    if (!st.ok()) return st;
+  }
+  loaded_ = true;
+  return Ok{};
+}
+
+void Inventory::StartLoading() {
+  if (preload_.joinable()) return;
+  preload_ = std::thread([this] {
+    if (Status st = EnsureLoaded(); !st.ok()) {
+      fmt::print(stderr, "groundcrewd: inventory index not loaded yet: {}\n", st.error().message);
     }
-    return Ok{};
   });
-  if (st.ok()) loaded_ = true;
-  return st;
+}
+
+Inventory::~Inventory() {
+  if (preload_.joinable()) preload_.join();
 }
 
 // ---- PutInventory -------------------------------------------------------------------------------

@@ -13,6 +13,7 @@
 
 #include <map>
 #include <mutex>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,13 @@ namespace gc::ssm {
 class Inventory {
  public:
   Inventory(store::Store& store, ManagedNodes& nodes);
+  ~Inventory();  // waits for StartLoading's thread
+  Inventory(const Inventory&) = delete;
+  Inventory& operator=(const Inventory&) = delete;
+
+  // Loads the index from the store on a thread of its own, so that the first inventory call
+  // after a start need not wait for it (it waits only while the load is still running).
+  void StartLoading();
 
   static std::vector<store::Migration> Migrations();
   void AddOperations(wire::ServiceDef& def);
@@ -56,6 +64,7 @@ class Inventory {
   inventory::InventoryIndex index_;
   std::mutex load_mu_;
   bool loaded_ = false;  // GUARDED_BY(load_mu_)
+  std::thread preload_;
 };
 
 }  // namespace gc::ssm

@@ -40,6 +40,7 @@ class SsmService {
   ResourceTags& tags() { return tags_; }  // RegisterType for resource types served elsewhere
   Activations& activations() { return activations_; }
   Compliance& compliance() { return compliance_; }
+  Inventory& inventory() { return inventory_; }
   // For the dispatcher: managed nodes' credentials and registration keys.
   const wire::NodeAuthority& node_authority() const { return node_credentials_; }
   // Drops in-memory copies of stored state (after the store was reset).
