@@ -26,6 +26,14 @@ const EVP_MD* Sha256Md() {
   static const EVP_MD* md = FetchedMd("SHA256");
   return md;
 }
+const EVP_MD* Sha1Md() {
+  static const EVP_MD* md = FetchedMd("SHA1");
+  return md;
+}
+const EVP_MD* Md5Md() {  // SQS's MD5OfMessageBody on every message
+  static const EVP_MD* md = FetchedMd("MD5");
+  return md;
+}
 
 std::string Digest(const EVP_MD* md, std::string_view data) {
   unsigned char out[EVP_MAX_MD_SIZE];
@@ -74,8 +82,8 @@ class HmacSha256Context {
 }  // namespace
 
 std::string Sha256(std::string_view data) { return Digest(Sha256Md(), data); }
-std::string Sha1(std::string_view data) { return Digest(EVP_sha1(), data); }
-std::string Md5(std::string_view data) { return Digest(EVP_md5(), data); }
+std::string Sha1(std::string_view data) { return Digest(Sha1Md(), data); }
+std::string Md5(std::string_view data) { return Digest(Md5Md(), data); }
 
 std::string HmacSha256(std::string_view key, std::string_view data) {
   thread_local HmacSha256Context context;
