@@ -321,5 +321,49 @@ class InventoryTest(unittest.TestCase):
         self.assertEqual(before["Entities"], after["Entities"])
 
 
+@unittest.skipUnless(harness.store_url(), "replicas share a PostgreSQL store (GC_STORE=postgres)")
+class ReplicaInventoryTest(unittest.TestCase):
+    """Two groundcrewd on one PostgreSQL database: what a node puts through one is found through
+    the other, which keeps its own index and catches up on the rows the first one wrote."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.a = harness.Server(store=harness.store_url()).start()
+        cls.b = harness.Server(store=harness.store_url()).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.a.stop()
+        cls.b.stop()
+
+    def test_a_put_through_one_is_found_through_the_other(self):
+        ssm_a, ssm_b = self.a.client("ssm"), self.b.client("ssm")
+        act = ssm_a.create_activation(IamRole=ROLE, RegistrationLimit=1)
+        node = agent_client.NodeAgent(self.a.endpoint)
+        node.register(act["ActivationCode"], act["ActivationId"])
+        node.request_token()
+        node.update_instance_information(PlatformName="Debian GNU/Linux", PlatformVersion="12")
+
+        def put(content):
+            node.signed_call("PutInventory", {"InstanceId": node.instance_id,
+                                              "Items": [item("Custom:Replica", content)]})
+
+        def found(value):
+            out = ssm_b.get_inventory(Filters=[{"Key": "Custom:Replica.Build", "Values": [value],
+                                                "Type": "Equal"}])
+            return [e["Id"] for e in out["Entities"]]
+
+        self.assertEqual(found("1"), [])  # b has loaded its index before the put
+        put([{"Build": "1"}])
+        self.assertEqual(found("1"), [node.instance_id])
+        put([{"Build": "2"}])  # changed content: b takes the new rows in
+        self.assertEqual((found("1"), found("2")), ([], [node.instance_id]))
+        entries = ssm_b.list_inventory_entries(InstanceId=node.instance_id,
+                                               TypeName="Custom:Replica")["Entries"]
+        self.assertEqual(entries, [{"Build": "2"}])
+        ssm_a.delete_inventory(TypeName="Custom:Replica", SchemaDeleteOption="DeleteSchema")
+        self.assertEqual(found("2"), [])  # a deletion through a: b loads again
+
+
 if __name__ == "__main__":
     harness.main()

@@ -235,7 +235,8 @@ Result<inventory::Content> ParseContent(const Json& content, const std::string& 
 
 }  // namespace
 
-Inventory::Inventory(store::Store& store, ManagedNodes& nodes) : store_(store), nodes_(nodes) {}
+Inventory::Inventory(store::Store& store, ManagedNodes& nodes)
+    : store_(store), nodes_(nodes), shared_store_(store.Backend() == "postgres") {}
 
 std::vector<store::Migration> Inventory::Migrations() {
   return {{"ssm.inventory", 1,
@@ -278,11 +279,35 @@ void Inventory::ForgetCachedState() {
   std::lock_guard lock(load_mu_);
   index_.Clear();
   loaded_ = false;
+  seen_updated_ms_ = 0;
+  known_deletions_.clear();
 }
 
-Status Inventory::EnsureLoaded() {
+Status Inventory::EnsureLoaded(bool catch_up) {
   std::lock_guard lock(load_mu_);
+  if (loaded_ && shared_store_ && catch_up) {
+    auto reload = CatchUp();
+    if (!reload.ok()) return reload.take_error();
+    if (*reload) {  // another replica deleted a custom type (rare): load everything again
+      index_.Clear();
+      known_deletions_.clear();
+      loaded_ = false;
+    }
+  }
   if (loaded_) return Ok{};
+  if (shared_store_) {
+    // What is stored from here on is taken in by CatchUp.
+    Status st = store_.Read([&](Tx& tx) -> Status {
+      auto latest = tx.Query("SELECT MAX(updated_ms) FROM ssm_inventory");
+      if (!latest.ok()) return latest.take_error();
+      seen_updated_ms_ = latest->empty() ? 0 : latest->front().Int(0);
+      auto deletions = tx.Query("SELECT deletion_id FROM ssm_inventory_deletion");
+      if (!deletions.ok()) return deletions.take_error();
+      for (const auto& r : *deletions) known_deletions_.insert(r.Str(0));
+      return Ok{};
+    });
+    if (!st.ok()) return st;
+  }
   // In pages, so that memory holds one page of stored content at a time (10,000 nodes x 500
   // applications is 1.5 GB of it), each page read with simdjson into the index.
   constexpr int64_t kPage = 256;
@@ -313,10 +338,65 @@ Status Inventory::EnsureLoaded() {
   return Ok{};
 }
 
+Result<bool> Inventory::CatchUp() {
+  // Rows another replica updated: one query of their hashes, then the content of those that
+  // changed. A margin covers clocks a little apart (updated_ms is the writer's clock).
+  constexpr int64_t kClockMarginMs = 5000;
+  struct Changed {
+    std::string node, type;
+  };
+  std::vector<Changed> changed;
+  bool foreign_deletion = false;
+  int64_t latest = seen_updated_ms_;
+  Status st = store_.Read([&](Tx& tx) -> Status {
+    auto rows = tx.Query("SELECT node_id, type_name, content_hash, capture_time, updated_ms FROM"
+                         " ssm_inventory WHERE updated_ms >= ?",
+                         {seen_updated_ms_ - kClockMarginMs});
+    if (!rows.ok()) return rows.take_error();
+    for (const auto& r : *rows) {
+      latest = std::max(latest, r.Int(4));
+      auto known = index_.HashAndCaptureTime(r.Str(0), r.Str(1));
+      if (!known || known->first != r.Str(2)) {
+        changed.push_back({r.Str(0), r.Str(1)});
+      } else if (known->second != r.Str(3)) {
+        index_.Touch(r.Str(0), r.Str(1), r.Str(3));
+      }
+    }
+    auto deletions = tx.Query("SELECT deletion_id FROM ssm_inventory_deletion");
+    if (!deletions.ok()) return deletions.take_error();
+    for (const auto& r : *deletions) {
+      foreign_deletion = known_deletions_.insert(r.Str(0)).second || foreign_deletion;
+    }
+    return Ok{};
+  });
+  if (!st.ok()) return st.take_error();
+  if (foreign_deletion) return true;
+  inventory::ContentReader reader;
+  inventory::EntryCells entries;
+  for (const Changed& c : changed) {
+    st = store_.Read([&](Tx& tx) -> Status {
+      auto rows = tx.Query("SELECT schema_version, capture_time, content_hash, content FROM"
+                           " ssm_inventory WHERE node_id = ? AND type_name = ?",
+                           {c.node, c.type});
+      if (!rows.ok()) return rows.take_error();
+      if (rows->empty()) return Ok{};
+      const std::string content = rows->front().Str(3);
+      if (!reader.Read(content, entries)) return Ok{};
+      const std::string version = rows->front().Str(0), captured = rows->front().Str(1),
+                        hash = rows->front().Str(2);
+      index_.Put(c.node, {c.type, version, captured, hash}, entries);
+      return Ok{};
+    });
+    if (!st.ok()) return st.take_error();
+  }
+  seen_updated_ms_ = latest;
+  return false;
+}
+
 void Inventory::StartLoading() {
   if (preload_.joinable()) return;
   preload_ = std::thread([this] {
-    if (Status st = EnsureLoaded(); !st.ok()) {
+    if (Status st = EnsureLoaded(/*catch_up=*/false); !st.ok()) {
       fmt::print(stderr, "groundcrewd: inventory index not loaded yet: {}\n", st.error().message);
     }
   });
@@ -334,7 +414,7 @@ Result<Json> Inventory::PutInventory(const Ctx& ctx, const Json& in) {
   auto state = nodes_.GetNode(ctx, node);
   if (!state.ok()) return state.take_error();
   if (!*state || !(*state)->registered) return errors::InvalidInstanceId(node);
-  if (Status s = EnsureLoaded(); !s.ok()) return s.take_error();
+  if (Status s = EnsureLoaded(/*catch_up=*/false); !s.ok()) return s.take_error();
 
   // The items' contents: decoded with the body (inventory_codec.h), or read from `in` when the
   // decoder left the body to the generic path.
@@ -519,7 +599,7 @@ Result<Inventory::Projected> Inventory::Project(const Ctx& ctx, bool info,
 }
 
 Result<std::string> Inventory::GetInventory(const Ctx& ctx, const Json& in) {
-  if (Status s = EnsureLoaded(); !s.ok()) return s.take_error();
+  if (Status s = EnsureLoaded(/*catch_up=*/true); !s.ok()) return s.take_error();
   auto conditions = ParseConditions(in.value("Filters", Json::array()));
   if (!conditions.ok()) return conditions.take_error();
   std::string only;
@@ -735,7 +815,7 @@ Result<Json> Inventory::ListInventoryEntries(const Ctx& ctx, const Json& in) {
   if (!state.ok()) return state.take_error();
   if (!*state) return errors::InvalidInstanceId(node);
   if (Status s = CheckTypeName(type); !s.ok()) return s.take_error();
-  if (Status s = EnsureLoaded(); !s.ok()) return s.take_error();
+  if (Status s = EnsureLoaded(/*catch_up=*/true); !s.ok()) return s.take_error();
   std::vector<Condition> conditions;
   for (const auto& f : in.value("Filters", Json::array())) {
     auto op = inventory::ParseOp(f.value("Type", "Equal"));
@@ -866,7 +946,7 @@ Result<Json> Inventory::DeleteInventory(const Ctx& ctx, const Json& in) {
     return AwsError{"InvalidOptionException",
                     "The delete inventory option specified is not valid.", 400};
   }
-  if (Status s = EnsureLoaded(); !s.ok()) return s.take_error();
+  if (Status s = EnsureLoaded(/*catch_up=*/false); !s.ok()) return s.take_error();
   const bool dry_run = in.value("DryRun", false);
   const std::string deletion_id = crypto::Uuid4();
   Json summary;
@@ -920,6 +1000,10 @@ Result<Json> Inventory::DeleteInventory(const Ctx& ctx, const Json& in) {
   if (!st.ok()) return st.take_error();
   Json out = {{"TypeName", type}, {"DeletionSummary", summary}};
   if (!dry_run) {
+    {
+      std::lock_guard lock(load_mu_);
+      known_deletions_.insert(deletion_id);  // not another replica's (CatchUp)
+    }
     for (const auto& node : removed) index_.Remove(node, type);
     out["DeletionId"] = deletion_id;
   }

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include <map>
+#include <set>
 #include <mutex>
 #include <thread>
 #include <string>
@@ -52,8 +53,12 @@ class Inventory {
   void ForgetCachedState();
 
  private:
-  // Loads the index from the store once.
-  Status EnsureLoaded();
+  // Loads the index from the store once. With a shared store (PostgreSQL replicas) and
+  // `catch_up` (queries), also takes in what other processes put or deleted since it last looked.
+  Status EnsureLoaded(bool catch_up);
+  // Takes in rows other processes changed; true when one deleted a type (reload all). Needs
+  // load_mu_.
+  Result<bool> CatchUp();
   // The projected types' entries, by type then node: AWS:InstanceInformation of every registered
   // node when `info`, and AWS:Tag of the nodes in `tags_of` (every node when null).
   using Projected = std::map<std::string, std::map<std::string, std::vector<inventory::Entry>>>;
@@ -64,6 +69,11 @@ class Inventory {
   inventory::InventoryIndex index_;
   std::mutex load_mu_;
   bool loaded_ = false;  // GUARDED_BY(load_mu_)
+  // Replicas: the index has taken in every row updated before `seen_updated_ms_` (less a margin
+  // for clocks), and the deletions it knows of (its own and other processes').
+  const bool shared_store_;
+  int64_t seen_updated_ms_ = 0;            // GUARDED_BY(load_mu_)
+  std::set<std::string> known_deletions_;  // GUARDED_BY(load_mu_)
   std::thread preload_;
 };
 

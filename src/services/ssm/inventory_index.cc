@@ -220,6 +220,16 @@ std::optional<Item> InventoryIndex::Get(const std::string& node,
   return item;
 }
 
+std::optional<std::pair<std::string, std::string>> InventoryIndex::HashAndCaptureTime(
+    const std::string& node, const std::string& type_name) const {
+  std::shared_lock lock(mu_);
+  auto t = tables_.find(type_name);
+  if (t == tables_.end()) return std::nullopt;
+  auto n = t->second.nodes.find(node);
+  if (n == t->second.nodes.end()) return std::nullopt;
+  return std::make_pair(Str(n->second.content_hash), Str(n->second.capture_time));
+}
+
 std::vector<std::string> InventoryIndex::TypesOf(const std::string& node) const {
   std::shared_lock lock(mu_);
   std::vector<std::string> out;

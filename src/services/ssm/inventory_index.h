@@ -75,6 +75,9 @@ class InventoryIndex {
 
   // The item as stored, nullopt when `node` has none of that type.
   std::optional<Item> Get(const std::string& node, const std::string& type_name) const;
+  // The content hash and capture time of `node`'s item of `type_name`; nullopt when none.
+  std::optional<std::pair<std::string, std::string>> HashAndCaptureTime(
+      const std::string& node, const std::string& type_name) const;
   // The types `node` has, sorted.
   std::vector<std::string> TypesOf(const std::string& node) const;
   // Appends `node`'s items as GetInventory's Data members, `"Type":{"CaptureTime":…,"Content":
