@@ -9,6 +9,7 @@ import http.server
 import json
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -16,9 +17,13 @@ import threading
 import time
 import urllib.request
 
+import datetime
+import ipaddress
+
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding
+from cryptography.x509.oid import NameOID
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -31,11 +36,47 @@ def free_port():
     return port
 
 
-class HttpEndpoint:
-    """A subscriber: records every POST (headers, body). status is what it answers."""
+def make_tls_files(folder, name):
+    """A CA and a server certificate it signed for 127.0.0.1, written to FOLDER as
+    NAME-ca.pem, NAME-cert.pem and NAME-key.pem; returns (ca, cert, key) paths."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    validity = (now - datetime.timedelta(minutes=5), now + datetime.timedelta(days=1))
 
-    def __init__(self, port=None):
+    def certificate(subject, issuer, public_key, signing_key, ca):
+        b = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer)
+             .public_key(public_key).serial_number(x509.random_serial_number())
+             .not_valid_before(validity[0]).not_valid_after(validity[1])
+             .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+        if not ca:
+            b = b.add_extension(x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        return b.sign(signing_key, hashes.SHA256())
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"{name} test CA")])
+    ca = certificate(ca_name, ca_name, ca_key.public_key(), ca_key, True)
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = certificate(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]),
+                       ca_name, key.public_key(), ca_key, False)
+    paths = tuple(os.path.join(folder, f"{name}-{part}.pem") for part in ("ca", "cert", "key"))
+    for path, data in zip(paths, (ca.public_bytes(serialization.Encoding.PEM),
+                                  cert.public_bytes(serialization.Encoding.PEM),
+                                  key.private_bytes(serialization.Encoding.PEM,
+                                                    serialization.PrivateFormat.PKCS8,
+                                                    serialization.NoEncryption()))):
+        with open(path, "wb") as f:
+            f.write(data)
+    return paths
+
+
+class HttpEndpoint:
+    """A subscriber: records every POST (headers, body). status is what it answers. With
+    tls=(cert, key) it serves HTTPS with that certificate."""
+
+    def __init__(self, port=None, tls=None):
         self.port = port or free_port()
+        self.tls = tls
+        self.accepts = 0  # connections accepted (with TLS: handshakes tried, failed ones too)
         self.requests = []
         self.status = 200
         self.lock = threading.Lock()
@@ -45,7 +86,8 @@ class HttpEndpoint:
 
     @property
     def url(self):
-        return f"http://127.0.0.1:{self.port}/hook"
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://127.0.0.1:{self.port}/hook"
 
     def start(self):
         outer = self
@@ -70,9 +112,22 @@ class HttpEndpoint:
             def log_message(self, *args):
                 pass
 
-        http.server.ThreadingHTTPServer.allow_reuse_address = True
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        class Server(http.server.ThreadingHTTPServer):
+            allow_reuse_address = True
+
+            def get_request(self):  # with TLS, accept() includes the handshake, which may fail
+                try:
+                    return super().get_request()
+                finally:
+                    with outer.lock:
+                        outer.accepts += 1
+
+        self.server = Server(("127.0.0.1", self.port), Handler)
         self.server.daemon_threads = True
+        if self.tls:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*self.tls)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
         return self
