@@ -18,7 +18,8 @@
 #   MOTO_SERVER, NGINX  the programs (default: from PATH)
 set -euo pipefail
 
-REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH_NAME=run_bench
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 SECS=${BENCH_SECONDS:-10}
 WARMUP=${BENCH_WARMUP:-1}
 CONNS=${BENCH_CONNECTIONS:-4}
@@ -28,10 +29,6 @@ STARTS=${BENCH_STARTS:-5}
 NO_ACCESS_LOG=${BENCH_NO_ACCESS_LOG:-1}
 MOTO=${MOTO_SERVER:-$(command -v moto_server || true)}
 NGINX=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
-ACCOUNT=123456789012
-
-log() { printf '%s\n' "$*" >&2; }
-die() { log "run_bench: $*"; exit 1; }
 
 [[ -n $MOTO && -x $MOTO ]] || die "moto_server not found (pip install 'moto[server]', or set MOTO_SERVER)"
 [[ -x $NGINX ]] || die "nginx not found (apt-get install nginx-light, or set NGINX)"
@@ -39,78 +36,18 @@ command -v python3 >/dev/null || die "python3 not found"
 command -v curl >/dev/null || die "curl not found"
 
 # --- Build ----------------------------------------------------------------------------------
-if [[ -n ${GC_BIN_DIR:-} ]]; then
-  BIN=$GC_BIN_DIR
-else
-  BIN=$REPO/build/bin
-  log "== build (cmake --preset release)"
-  (cd "$REPO" && { [[ -f build/build.ninja ]] || cmake --preset release >/dev/null; } &&
-    cmake --build --preset release --target groundcrewd gc_loadgen) >&2
-fi
-[[ -x $BIN/groundcrewd && -x $BIN/gc_loadgen ]] || die "groundcrewd / gc_loadgen missing in $BIN"
+bench_build groundcrewd gc_loadgen
 LOADGEN=$BIN/gc_loadgen
 
 # --- Process bookkeeping: everything started here is stopped on exit --------------------------
-TMP=$(mktemp -d /tmp/gc-bench.XXXXXX)
-RES=$TMP/results
-mkdir -p "$RES"
-PIDS=()
-GROUPS_STARTED=()
-WATCHDOG=""
-
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  [[ -n $WATCHDOG ]] && kill "$WATCHDOG" 2>/dev/null || true
-  local pid
-  for pid in "${GROUPS_STARTED[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for _ in 1 2 3 4 5 6 7 8 9 10; do
-    local alive=0
-    for pid in "${PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
-    ((alive)) || break
-    sleep 0.3
-  done
-  for pid in "${GROUPS_STARTED[@]}"; do kill -KILL -- "-$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  if [[ -n ${BENCH_KEEP_TMP:-} ]]; then log "kept $TMP"; else rm -rf "$TMP"; fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_tmp gc-bench "${BENCH_KEEP_TMP:-}"
 
 # Self-stop: the whole run gets a budget from the configured durations.
 RUNS=9
 BUDGET=$((RUNS * (SECS + WARMUP + 6) + 120))
-watchdog() {
-  sleep "$BUDGET" &
-  local s=$!
-  trap 'kill "$s" 2>/dev/null; exit 0' TERM
-  wait "$s"
-  log "run_bench: over its ${BUDGET}s budget; stopping"
-  kill -TERM $$
-}
-watchdog &
-WATCHDOG=$!
-
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
+bench_watchdog "$BUDGET"
 
 us_now() { local t=$EPOCHREALTIME; echo "${t//[.,]/}"; }
-
-# VmRSS of a process in MB (one decimal).
-rss_mb() { awk '/^VmRSS:/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
-
-wait_http() {  # URL TIMEOUT_S: until any HTTP answer
-  local deadline=$((SECONDS + $2))
-  until curl -s -o /dev/null --max-time 2 "$1"; do
-    ((SECONDS < deadline)) || return 1
-    sleep 0.05
-  done
-}
 
 # start_gc DATA_DIR [extra args]: starts groundcrewd, waits for its ready line.
 # Sets GC_PID, GC_URL and GC_START_MS (launch to ready line).
@@ -153,15 +90,6 @@ stop_gc() {
   wait "$GC_PID" 2>/dev/null || true
 }
 
-gc_keys() {  # DATA_DIR -> "ACCESS SECRET"
-  python3 -c 'import json,sys; c=json.load(open(sys.argv[1])); print(c["access_key_id"], c["secret_access_key"])' \
-    "$1/credentials.json"
-}
-
-# CPU time (user + system) a process has used so far, in clock ticks.
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
-CLK_TCK=$(getconf CLK_TCK)
-
 # [LG_PID=PID] loadgen NAME [args]: one run; the JSON line goes to $RES/NAME.json and is echoed.
 # With LG_PID, the CPU time that process used during the run (warm-up included) goes to
 # $RES/NAME.cpu in milliseconds.
@@ -184,7 +112,6 @@ loadgen() {
   log "  $(cat "$RES/$name.json")"
 }
 
-loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 log "== groundcrew benchmark: $(nproc) cores, ${SECS}s runs (+${WARMUP}s warm-up), $CONNS connections; load average $(loadavg)"
 
 # --- (e) start-up time ------------------------------------------------------------------------
@@ -215,14 +142,8 @@ sleep 0.5
 rss_mb "$GC_MAIN_PID" >"$RES/gc_rss_start.txt"
 log "  groundcrewd $GC_MAIN_URL (pid $GC_MAIN_PID), idle RSS $(cat "$RES/gc_rss_start.txt") MB"
 
-MOTO_PORT=$(free_port)
-MOTO_URL=http://127.0.0.1:$MOTO_PORT
 t0=$(us_now)
-setsid "$MOTO" -H 127.0.0.1 -p "$MOTO_PORT" >"$TMP/moto.log" 2>&1 &
-MOTO_PID=$!
-PIDS+=("$MOTO_PID")
-GROUPS_STARTED+=("$MOTO_PID")
-wait_http "$MOTO_URL/" 60 || { tail -20 "$TMP/moto.log" >&2; die "moto_server did not start"; }
+moto_start
 t1=$(us_now)
 echo $(((t1 - t0) / 1000)) >"$RES/moto_start.txt"
 sleep 0.5
@@ -297,19 +218,17 @@ fi
 log "== done; load average $(loadavg) (other work on the machine skews every figure)"
 
 # --- Table ------------------------------------------------------------------------------------
-RES=$RES GC_RATE=$GC_RATE MOTO_RATE=$MOTO_RATE CONNS=$CONNS SECS=$SECS python3 - <<'PY'
-import json, os
+BENCH_DIR="$REPO/bench" RES=$RES GC_RATE=$GC_RATE MOTO_RATE=$MOTO_RATE CONNS=$CONNS SECS=$SECS python3 - <<'PY'
+import functools
+import os
+import sys
+
+sys.path.insert(0, os.environ["BENCH_DIR"])
+from bench_table import check, num, print_table, ratio, load as load_result  # noqa: E402
 
 res = os.environ["RES"]
+run = functools.partial(load_result, res)
 gc_rate, moto_rate = os.environ["GC_RATE"], os.environ["MOTO_RATE"]
-
-
-def run(name):
-    try:
-        with open(os.path.join(res, name + ".json")) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return {}
 
 
 def text(name):
@@ -318,21 +237,6 @@ def text(name):
             return f.read().split()
     except OSError:
         return []
-
-
-def num(v, digits=0):
-    if v is None:
-        return "-"
-    return f"{v:,.{digits}f}"
-
-
-def ratio(a, b):
-    if a is None or b in (None, 0):
-        return "-"
-    r = a / b
-    if r >= 10:
-        return f"{r:,.1f}x"
-    return f"{r:.2f}x" if r >= 0.1 else f"{r:.2g}x"
 
 
 def cpu_us(name, r):
@@ -352,10 +256,6 @@ def cpu_us(name, r):
 def mean(xs):
     xs = [float(x) for x in xs]
     return sum(xs) / len(xs) if xs else None
-
-
-def check(ok):
-    return "-" if ok is None else ("yes" if ok else "NO")
 
 
 nginx, gc_get, moto_get = run("nginx"), run("gc_get"), run("moto_get")
@@ -409,15 +309,7 @@ if gc_get_nl:
         r="")
 
 head = ["metric", "groundcrewd", "moto_server", "ratio gc/moto", "nginx ceiling", "target", "met"]
-widths = [max(len(str(x[i])) for x in rows + [head]) for i in range(len(head))]
-fmt = lambda cells: "| " + " | ".join(
-    str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(cells, widths))) + " |"
-print()
-print(fmt(head))
-print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
-for r in rows:
-    print(fmt(r))
-print()
+print_table(head, rows)
 print(f"{os.environ['CONNS']} connections, {os.environ['SECS']} s per run; moto start-up is the time "
       "until it first answers (one start); the latency rows compare groundcrewd at "
       f"{gc_rate} req/s with moto at {moto_rate} req/s.")

@@ -32,7 +32,8 @@
 #   MOTO_SERVER           the program (default: from PATH)
 set -euo pipefail
 
-REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH_NAME=run_fleet_bench
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 NODES=${FLEET_NODES:-10000}
 CONC=${FLEET_CONCURRENCY:-64}
 IDLE=${FLEET_IDLE_SECONDS:-20}
@@ -44,10 +45,6 @@ SKIP_AGENT=${FLEET_SKIP_AGENT:-0}
 SKIP_MOTO=${FLEET_SKIP_MOTO:-0}
 read -r -a GC_EXTRA <<<"${FLEET_GC_ARGS:-}"
 MOTO=${MOTO_SERVER:-$(command -v moto_server || true)}
-ACCOUNT=123456789012
-
-log() { printf '%s\n' "$*" >&2; }
-die() { log "run_fleet_bench: $*"; exit 1; }
 
 [[ $NODES =~ ^[0-9]+$ ]] && ((NODES >= 1)) || die "FLEET_NODES must be a positive integer"
 command -v python3 >/dev/null || die "python3 not found"
@@ -60,17 +57,7 @@ if [[ $SKIP_AGENT != 1 ]]; then
 fi
 
 # --- Build ----------------------------------------------------------------------------------
-if [[ -n ${GC_BIN_DIR:-} ]]; then
-  BIN=$GC_BIN_DIR
-else
-  BIN=$REPO/build/bin
-  log "== build (cmake --preset release)"
-  (cd "$REPO" && { [[ -f build/build.ninja ]] || cmake --preset release >/dev/null; } &&
-    cmake --build --preset release --target groundcrewd groundcrew-agent gc_fleet_sim) >&2
-fi
-for b in groundcrewd groundcrew-agent gc_fleet_sim; do
-  [[ -x $BIN/$b ]] || die "$b missing in $BIN"
-done
+bench_build groundcrewd groundcrew-agent gc_fleet_sim
 SIM=$BIN/gc_fleet_sim
 
 # --- File descriptors: one connection per node on each side -----------------------------------
@@ -82,95 +69,12 @@ if [[ $HARD != unlimited ]]; then
 fi
 
 # --- Process bookkeeping: everything started here is stopped on exit --------------------------
-TMP=$(mktemp -d /tmp/gc-fleet.XXXXXX)
-RES=$TMP/results
-mkdir -p "$RES"
-PIDS=()
-GROUPS_STARTED=()
-WATCHDOG=""
-
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  [[ -n $WATCHDOG ]] && { kill "$WATCHDOG" 2>/dev/null || true; }
-  local pid
-  for pid in "${GROUPS_STARTED[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for _ in $(seq 1 30); do
-    local alive=0
-    for pid in "${PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
-    ((alive)) || break
-    sleep 0.3
-  done
-  for pid in "${GROUPS_STARTED[@]}"; do kill -KILL -- "-$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  if [[ -n ${FLEET_KEEP_TMP:-} ]]; then log "kept $TMP"; else rm -rf "$TMP"; fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_tmp gc-fleet "${FLEET_KEEP_TMP:-}"
 
 # Budget: registration at >= 20 nodes/s, the idle window, tagging at >= 100/s, the fan-out
 # timeout, two agent runs, the latency runs, start-ups.
 BUDGET=$((NODES / 20 + IDLE + NODES / 100 + FANOUT_TIMEOUT + 2 * (AGENT_IDLE + 30) + 300))
-watchdog() {
-  sleep "$BUDGET" &
-  local s=$!
-  trap 'kill "$s" 2>/dev/null; exit 0' TERM
-  wait "$s"
-  log "run_fleet_bench: over its ${BUDGET}s budget; stopping"
-  kill -TERM $$
-}
-watchdog &
-WATCHDOG=$!
-
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
-wait_http() {  # URL TIMEOUT_S: until any HTTP answer
-  local deadline=$((SECONDS + $2))
-  until curl -s -o /dev/null --max-time 2 "$1"; do
-    ((SECONDS < deadline)) || return 1
-    sleep 0.05
-  done
-}
-
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
-rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
-CLK_TCK=$(getconf CLK_TCK)
-loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
-
-# start_gc NAME [flags]: groundcrewd on 127.0.0.1:0 with data dir $TMP/NAME; sets GC_PID, GC_URL,
-# GC_AK, GC_SK. stdout (the ready line) and stderr (access log) go to files.
-start_gc() {
-  local name=$1
-  shift
-  local dir=$TMP/$name
-  mkdir -p "$dir"
-  "$BIN/groundcrewd" --listen 127.0.0.1:0 --data-dir "$dir/data" --dev --account-id "$ACCOUNT" \
-    "$@" >"$dir/stdout" 2>"$dir/stderr" &
-  GC_PID=$!
-  PIDS+=("$GC_PID")
-  GC_URL=""
-  for _ in $(seq 1 400); do
-    GC_URL=$(sed -n 's/^groundcrewd ready on //p' "$dir/stdout" 2>/dev/null | head -1)
-    [[ -n $GC_URL ]] && break
-    kill -0 "$GC_PID" 2>/dev/null || break
-    sleep 0.05
-  done
-  [[ -n $GC_URL ]] || { tail -20 "$dir/stderr" >&2; die "groundcrewd ($name) did not print its ready line"; }
-  read -r GC_AK GC_SK < <(python3 -c 'import json,sys; c=json.load(open(sys.argv[1])); print(c["access_key_id"], c["secret_access_key"])' "$dir/data/credentials.json")
-}
-
-stop_pid() {
-  kill -TERM "$1" 2>/dev/null || true
-  for _ in $(seq 1 60); do kill -0 "$1" 2>/dev/null || break; sleep 0.25; done
-  kill -KILL "$1" 2>/dev/null || true
-  wait "$1" 2>/dev/null || true
-}
+bench_watchdog "$BUDGET"
 
 # sim NAME [args]: one gc_fleet_sim run; JSON to $RES/NAME.json, progress to the terminal.
 sim() {
@@ -186,7 +90,7 @@ log "== groundcrew fleet benchmark: $NODES simulated nodes, $(nproc) cores; load
 
 # --- (1)-(3) the fleet ------------------------------------------------------------------------
 log "== (1)-(3) fleet: registration, idle long polls, tagging, fan-out"
-start_gc fleet "${GC_EXTRA[@]}"
+gc_start fleet "${GC_EXTRA[@]}"
 FLEET_PID=$GC_PID
 log "  groundcrewd $GC_URL (pid $FLEET_PID), RLIMIT_NOFILE $(ulimit -n)"
 sim fleet --endpoint "$GC_URL" --access-key "$GC_AK" --secret-key "$GC_SK" --op fleet \
@@ -207,7 +111,7 @@ PY
 
 # --- (5) API latency: groundcrewd (5 simulated nodes) and moto_server --------------------------
 log "== (5) SendCommand / ListCommands latency, $API_CALLS calls each"
-start_gc api
+gc_start api
 API_PID=$GC_PID
 sim gc_api --endpoint "$GC_URL" --access-key "$GC_AK" --secret-key "$GC_SK" --op fleet \
   --nodes 5 --idle-seconds 0 --fanout 0 --api-calls "$API_CALLS" --api-targets 5 \
@@ -215,13 +119,7 @@ sim gc_api --endpoint "$GC_URL" --access-key "$GC_AK" --secret-key "$GC_SK" --op
 stop_pid "$API_PID"
 
 if [[ $SKIP_MOTO != 1 ]]; then
-  MOTO_PORT=$(free_port)
-  MOTO_URL=http://127.0.0.1:$MOTO_PORT
-  setsid "$MOTO" -H 127.0.0.1 -p "$MOTO_PORT" >"$TMP/moto.log" 2>&1 &
-  MOTO_PID=$!
-  PIDS+=("$MOTO_PID")
-  GROUPS_STARTED+=("$MOTO_PID")
-  wait_http "$MOTO_URL/" 60 || { tail -20 "$TMP/moto.log" >&2; die "moto_server did not start"; }
+  moto_start
   log "  moto_server $MOTO_URL (pid $MOTO_PID); its SendCommand records the command and runs nothing"
   sim moto_api --endpoint "$MOTO_URL" --op api --api-calls "$API_CALLS" \
     --instance-ids i-00000000000000001,i-00000000000000002,i-00000000000000003,i-00000000000000004,i-00000000000000005 \
@@ -236,7 +134,7 @@ fi
 agent_idle() {
   local name=$1
   shift
-  start_gc "agent-$name" "$@"
+  gc_start "agent-$name" "$@"
   local srv=$GC_PID url=$GC_URL dir=$TMP/agent-$name ca=""
   local ca_args=()
   if [[ $url == https://* ]]; then
@@ -292,53 +190,22 @@ fi
 log "== done; load average $(loadavg) (other work on the machine skews every figure)"
 
 # --- Table ------------------------------------------------------------------------------------
-RES=$RES NODES=$NODES python3 - <<'PY'
-import json, os
+BENCH_DIR="$REPO/bench" RES=$RES NODES=$NODES python3 - <<'PY'
+import functools
+import os
+import sys
+
+sys.path.insert(0, os.environ["BENCH_DIR"])
+from bench_table import check, get, num, print_table, ratio, load as load_result  # noqa: E402
 
 res = os.environ["RES"]
+load = functools.partial(load_result, res)
 nodes = int(os.environ["NODES"])
-
-
-def load(name):
-    try:
-        with open(os.path.join(res, name + ".json")) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return {}
 
 
 fleet, gc_api, moto_api = load("fleet"), load("gc_api"), load("moto_api")
 deliveries = load("deliveries")
 ag_http, ag_https = load("agent_http"), load("agent_https")
-
-
-def get(d, *path):
-    for p in path:
-        if not isinstance(d, dict) or p not in d:
-            return None
-        d = d[p]
-    return d
-
-
-def num(v, digits=0):
-    if v is None:
-        return "-"
-    return f"{v:,.{digits}f}"
-
-
-def ratio(a, b):
-    if a is None or b in (None, 0):
-        return "-"
-    r = a / b
-    if r >= 10:
-        return f"{r:,.1f}x"
-    return f"{r:.2f}x" if r >= 0.1 else f"{r:.2g}x"
-
-
-def check(ok):
-    if ok == "n/a":
-        return "n/a"
-    return "-" if ok is None else ("yes" if ok else "NO")
 
 
 rows = []
@@ -420,15 +287,7 @@ for op, label in (("send_command", "SendCommand"), ("list_commands", "ListComman
         gc_text="-" if g50 is None else f"{g50:.3f} / {g99:.3f}")
 
 head = ["metric", "groundcrewd", "moto_server", "ratio gc/moto", "target", "met"]
-widths = [max(len(str(x[i])) for x in rows + [head]) for i in range(len(head))]
-fmt = lambda cells: "| " + " | ".join(
-    str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(cells, widths))) + " |"
-print()
-print(fmt(head))
-print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
-for r in rows:
-    print(fmt(r))
-print()
+print_table(head, rows)
 kg = fleet.get("keygen_s")
 print(f"Simulated nodes share ONE RSA key pair" + (
     f" (one 2048-bit key took {kg:.2f} s here: {n:,} would take ~{kg * n / 60:.0f} min)" if kg else "")

@@ -35,7 +35,8 @@
 #   MOTO_SERVER          the program (default: from PATH)
 set -euo pipefail
 
-REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH_NAME=run_inventory_bench
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 NODES=${INV_NODES:-10000}
 APPS=${INV_APPS:-500}
 CONNS=${INV_CONNECTIONS:-32}
@@ -46,10 +47,6 @@ INGEST_TIMEOUT=${INV_INGEST_TIMEOUT:-900}
 SKIP_MOTO=${INV_SKIP_MOTO:-0}
 read -r -a GC_EXTRA <<<"${INV_GC_ARGS:-}"
 MOTO=${MOTO_SERVER:-$(command -v moto_server || true)}
-ACCOUNT=123456789012
-
-log() { printf '%s\n' "$*" >&2; }
-die() { log "run_inventory_bench: $*"; exit 1; }
 
 for v in NODES APPS CONNS CONC CALLS AGG_CALLS INGEST_TIMEOUT; do
   [[ ${!v} =~ ^[0-9]+$ ]] && ((${!v} >= 1)) || die "$v must be a positive integer (got '${!v}')"
@@ -61,17 +58,7 @@ if [[ $SKIP_MOTO != 1 ]]; then
 fi
 
 # --- Build ----------------------------------------------------------------------------------
-if [[ -n ${GC_BIN_DIR:-} ]]; then
-  BIN=$GC_BIN_DIR
-else
-  BIN=$REPO/build/bin
-  log "== build (cmake --preset release)"
-  (cd "$REPO" && { [[ -f build/build.ninja ]] || cmake --preset release >/dev/null; } &&
-    cmake --build --preset release --target groundcrewd gc_fleet_sim) >&2
-fi
-for b in groundcrewd gc_fleet_sim; do
-  [[ -x $BIN/$b ]] || die "$b missing in $BIN"
-done
+bench_build groundcrewd gc_fleet_sim
 SIM=$BIN/gc_fleet_sim
 
 # Registration keeps up to INV_CONCURRENCY node connections open; raise the limit anyway.
@@ -79,93 +66,13 @@ HARD=$(ulimit -Hn)
 [[ $HARD != unlimited ]] && ulimit -n "$HARD"
 
 # --- Process bookkeeping: everything started here is stopped on exit --------------------------
-TMP=$(mktemp -d /tmp/gc-inventory.XXXXXX)
-RES=$TMP/results
-mkdir -p "$RES"
-PIDS=()
-GROUPS_STARTED=()
-WATCHDOG=""
-
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  [[ -n $WATCHDOG ]] && { kill "$WATCHDOG" 2>/dev/null || true; }
-  local pid
-  for pid in "${GROUPS_STARTED[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for _ in $(seq 1 30); do
-    local alive=0
-    for pid in "${PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
-    ((alive)) || break
-    sleep 0.3
-  done
-  for pid in "${GROUPS_STARTED[@]}"; do kill -KILL -- "-$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  if [[ -n ${INV_KEEP_TMP:-} ]]; then log "kept $TMP"; else rm -rf "$TMP"; fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_tmp gc-inventory "${INV_KEEP_TMP:-}"
 
 # Budget: registration at >= 20 nodes/s, the ingest timeout, the queries (the aggregator may be
 # slow: allow 5 s a call), moto, start-ups.
 SIM_DEADLINE=$((NODES / 20 + INGEST_TIMEOUT + 5 * (3 * CALLS + AGG_CALLS + 20) + 120))
 BUDGET=$((SIM_DEADLINE + 300))
-watchdog() {
-  sleep "$BUDGET" &
-  local s=$!
-  trap 'kill "$s" 2>/dev/null; exit 0' TERM
-  wait "$s"
-  log "run_inventory_bench: over its ${BUDGET}s budget; stopping"
-  kill -TERM $$
-}
-watchdog &
-WATCHDOG=$!
-
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
-wait_http() {  # URL TIMEOUT_S: until any HTTP answer
-  local deadline=$((SECONDS + $2))
-  until curl -s -o /dev/null --max-time 2 "$1"; do
-    ((SECONDS < deadline)) || return 1
-    sleep 0.05
-  done
-}
-
-loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
-
-# start_gc NAME [flags]: groundcrewd on 127.0.0.1:0 with data dir $TMP/NAME; sets GC_PID, GC_URL,
-# GC_AK, GC_SK. stdout (the ready line) and stderr (access log) go to files.
-start_gc() {
-  local name=$1
-  shift
-  local dir=$TMP/$name
-  mkdir -p "$dir"
-  "$BIN/groundcrewd" --listen 127.0.0.1:0 --data-dir "$dir/data" --dev --account-id "$ACCOUNT" \
-    "$@" >"$dir/stdout" 2>"$dir/stderr" &
-  GC_PID=$!
-  PIDS+=("$GC_PID")
-  GC_URL=""
-  for _ in $(seq 1 400); do
-    GC_URL=$(sed -n 's/^groundcrewd ready on //p' "$dir/stdout" 2>/dev/null | head -1)
-    [[ -n $GC_URL ]] && break
-    kill -0 "$GC_PID" 2>/dev/null || break
-    sleep 0.05
-  done
-  [[ -n $GC_URL ]] || { tail -20 "$dir/stderr" >&2; die "groundcrewd ($name) did not print its ready line"; }
-  read -r GC_AK GC_SK < <(python3 -c 'import json,sys; c=json.load(open(sys.argv[1])); print(c["access_key_id"], c["secret_access_key"])' "$dir/data/credentials.json")
-}
-
-stop_pid() {
-  kill -TERM "$1" 2>/dev/null || true
-  for _ in $(seq 1 60); do kill -0 "$1" 2>/dev/null || break; sleep 0.25; done
-  kill -KILL "$1" 2>/dev/null || true
-  wait "$1" 2>/dev/null || true
-}
+bench_watchdog "$BUDGET"
 
 # sim NAME [args]: one gc_fleet_sim run; JSON to $RES/NAME.json, progress to the terminal. Run in
 # the background and waited for, so that a signal (the watchdog, ^C) reaches the trap at once.
@@ -189,7 +96,7 @@ log "== groundcrew inventory benchmark: $NODES nodes x $APPS applications, $(npr
 
 # --- (0)-(2) groundcrewd ----------------------------------------------------------------------
 log "== (0)-(2) groundcrewd: registration, PutInventory from every node, queries"
-start_gc inventory "${GC_EXTRA[@]}"
+gc_start inventory "${GC_EXTRA[@]}"
 INV_PID=$GC_PID
 log "  groundcrewd $GC_URL (pid $INV_PID)"
 sim gc --endpoint "$GC_URL" --access-key "$GC_AK" --secret-key "$GC_SK" --server-pid "$INV_PID" \
@@ -222,13 +129,7 @@ PY
 
 # --- (3) moto_server --------------------------------------------------------------------------
 if [[ $SKIP_MOTO != 1 ]]; then
-  MOTO_PORT=$(free_port)
-  MOTO_URL=http://127.0.0.1:$MOTO_PORT
-  setsid "$MOTO" -H 127.0.0.1 -p "$MOTO_PORT" >"$TMP/moto.log" 2>&1 &
-  MOTO_PID=$!
-  PIDS+=("$MOTO_PID")
-  GROUPS_STARTED+=("$MOTO_PID")
-  wait_http "$MOTO_URL/" 60 || { tail -20 "$TMP/moto.log" >&2; die "moto_server did not start"; }
+  moto_start
   log "== (3) moto_server $MOTO_URL (pid $MOTO_PID): the same calls, made-up instance ids, test credentials"
   sim moto --endpoint "$MOTO_URL" --inv-register 0 "${INV_ARGS[@]}"
   kill -TERM -- "-$MOTO_PID" 2>/dev/null || true
@@ -241,20 +142,19 @@ fi
 log "== done; load average $(loadavg) (other work on the machine skews every figure)"
 
 # --- Table ------------------------------------------------------------------------------------
-RES=$RES NODES=$NODES APPS=$APPS SKIP_MOTO=$SKIP_MOTO python3 - <<'PY'
-import json, os, re
+BENCH_DIR="$REPO/bench" RES=$RES NODES=$NODES APPS=$APPS SKIP_MOTO=$SKIP_MOTO python3 - <<'PY'
+import functools
+import os
+import re
+import sys
+
+sys.path.insert(0, os.environ["BENCH_DIR"])
+from bench_table import check, get, num, print_table, ratio, load as load_result  # noqa: E402
 
 res = os.environ["RES"]
+load = functools.partial(load_result, res)
 nodes, apps = int(os.environ["NODES"]), int(os.environ["APPS"])
 skip_moto = os.environ["SKIP_MOTO"] == "1"
-
-
-def load(name):
-    try:
-        with open(os.path.join(res, name + ".json")) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return {}
 
 
 gc, moto, access = load("gc"), load("moto"), load("gc_access")
@@ -266,35 +166,6 @@ try:
     not_impl = [l.strip() for l in open(os.path.join(res, "moto_not_implemented.txt")) if l.strip()]
 except OSError:
     not_impl = []
-
-
-def get(d, *path):
-    for p in path:
-        if not isinstance(d, dict) or p not in d:
-            return None
-        d = d[p]
-    return d
-
-
-def num(v, digits=0):
-    if v is None:
-        return "-"
-    return f"{v:,.{digits}f}"
-
-
-def ratio(a, b):
-    if a is None or b in (None, 0):
-        return "-"
-    r = a / b
-    if r >= 10:
-        return f"{r:,.1f}x"
-    return f"{r:.2f}x" if r >= 0.1 else f"{r:.2g}x"
-
-
-def check(ok):
-    if ok == "n/a":
-        return "n/a"
-    return "-" if ok is None else ("yes" if ok else "NO")
 
 
 # moto: a call it does not implement gets "not implemented (<error>)", not a number.
@@ -421,15 +292,7 @@ if chk:
                 f"({'ok' if chk.get('ok') else 'MISMATCH'})")
 
 head = ["metric", "groundcrewd", "moto_server", "ratio gc/moto", "target", "met"]
-widths = [max(len(str(x[i])) for x in rows + [head]) for i in range(len(head))]
-fmt = lambda cells: "| " + " | ".join(
-    str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(cells, widths))) + " |"
-print()
-print(fmt(head))
-print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
-for r in rows:
-    print(fmt(r))
-print()
+print_table(head, rows)
 if flt:
     print(f"Filter: AWS:Application.Name Equal {flt.get('name')} AND AWS:Application.Version Equal "
           f"{flt.get('version')} ({flt.get('expected_matches'):,} of {ing.get('accepted', 0):,} nodes have it).")

@@ -23,7 +23,8 @@
 #   MOTO_SERVER        the program (default: from PATH)
 set -euo pipefail
 
-REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH_NAME=run_notify_bench
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 SECS=${BENCH_SECONDS:-10}
 WARMUP=${BENCH_WARMUP:-1}
 CONNS=${BENCH_CONNECTIONS:-4}
@@ -33,85 +34,21 @@ MOTO_RATE=${BENCH_MOTO_RATE:-}
 MESSAGES=${BENCH_MESSAGES:-2000}
 SUBSCRIBERS=${BENCH_SUBSCRIBERS:-10}
 MOTO=${MOTO_SERVER:-$(command -v moto_server || true)}
-ACCOUNT=123456789012
-
-log() { printf '%s\n' "$*" >&2; }
-die() { log "run_notify_bench: $*"; exit 1; }
 
 [[ -n $MOTO && -x $MOTO ]] || die "moto_server not found (pip install 'moto[server]', or set MOTO_SERVER)"
 command -v python3 >/dev/null || die "python3 not found"
 command -v curl >/dev/null || die "curl not found"
 
 # --- Build ----------------------------------------------------------------------------------
-if [[ -n ${GC_BIN_DIR:-} ]]; then
-  BIN=$GC_BIN_DIR
-else
-  BIN=$REPO/build/bin
-  log "== build (cmake --preset release)"
-  (cd "$REPO" && { [[ -f build/build.ninja ]] || cmake --preset release >/dev/null; } &&
-    cmake --build --preset release --target groundcrewd gc_notify_bench) >&2
-fi
-[[ -x $BIN/groundcrewd && -x $BIN/gc_notify_bench ]] || die "groundcrewd / gc_notify_bench missing in $BIN"
+bench_build groundcrewd gc_notify_bench
 NB=$BIN/gc_notify_bench
 
 # --- Process bookkeeping: everything started here is stopped on exit --------------------------
-TMP=$(mktemp -d /tmp/gc-nbench.XXXXXX)
-RES=$TMP/results
-mkdir -p "$RES"
-PIDS=()
-GROUPS_STARTED=()
-WATCHDOG=""
-
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  [[ -n $WATCHDOG ]] && { kill "$WATCHDOG" 2>/dev/null || true; }
-  local pid
-  for pid in "${GROUPS_STARTED[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for _ in 1 2 3 4 5 6 7 8 9 10; do
-    local alive=0
-    for pid in "${PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
-    ((alive)) || break
-    sleep 0.3
-  done
-  for pid in "${GROUPS_STARTED[@]}"; do kill -KILL -- "-$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  if [[ -n ${BENCH_KEEP_TMP:-} ]]; then log "kept $TMP"; else rm -rf "$TMP"; fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_tmp gc-nbench "${BENCH_KEEP_TMP:-}"
 
 # Self-stop: 8 timed runs, the delivery run (at most 60 s, usually a few), start-ups.
 BUDGET=$((8 * (${SECS%.*} + ${WARMUP%.*} + 5) + 90))
-watchdog() {
-  sleep "$BUDGET" &
-  local s=$!
-  trap 'kill "$s" 2>/dev/null; exit 0' TERM
-  wait "$s"
-  log "run_notify_bench: over its ${BUDGET}s budget; stopping"
-  kill -TERM $$
-}
-watchdog &
-WATCHDOG=$!
-
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
-wait_http() {  # URL TIMEOUT_S: until any HTTP answer
-  local deadline=$((SECONDS + $2))
-  until curl -s -o /dev/null --max-time 2 "$1"; do
-    ((SECONDS < deadline)) || return 1
-    sleep 0.05
-  done
-}
-
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
-CLK_TCK=$(getconf CLK_TCK)
+bench_watchdog "$BUDGET"
 
 # [LG_PID=PID] nbench NAME [args]: one run; the JSON line goes to $RES/NAME.json and is echoed.
 # With LG_PID, that process's CPU time during the run goes to $RES/NAME.cpu (ms).
@@ -134,33 +71,14 @@ nbench() {
   log "  $(cat "$RES/$name.json")"
 }
 
-loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 log "== groundcrew SNS/SQS benchmark: $(nproc) cores, ${SECS}s runs (+${WARMUP}s warm-up), $CONNS connections; load average $(loadavg)"
 
 # --- Servers ----------------------------------------------------------------------------------
-mkdir -p "$TMP/gc"
-"$BIN/groundcrewd" --listen 127.0.0.1:0 --data-dir "$TMP/gc" --dev --account-id "$ACCOUNT" \
-  >"$TMP/gc.stdout" 2>"$TMP/gc.stderr" &
-GC_PID=$!
-PIDS+=("$GC_PID")
-for _ in $(seq 1 200); do
-  grep -q '^groundcrewd ready on ' "$TMP/gc.stdout" 2>/dev/null && break
-  kill -0 "$GC_PID" 2>/dev/null || break
-  sleep 0.05
-done
-GC_URL=$(sed -n 's/^groundcrewd ready on //p' "$TMP/gc.stdout" | head -1)
-[[ -n $GC_URL ]] || { tail -20 "$TMP/gc.stderr" >&2; die "groundcrewd did not print its ready line"; }
-read -r GC_AK GC_SK < <(python3 -c 'import json,sys; c=json.load(open(sys.argv[1])); print(c["access_key_id"], c["secret_access_key"])' "$TMP/gc/credentials.json")
+gc_start gc
 GC_ARGS=(--endpoint "$GC_URL" --access-key "$GC_AK" --secret-key "$GC_SK")
 log "  groundcrewd $GC_URL (pid $GC_PID)"
 
-MOTO_PORT=$(free_port)
-MOTO_URL=http://127.0.0.1:$MOTO_PORT
-setsid "$MOTO" -H 127.0.0.1 -p "$MOTO_PORT" >"$TMP/moto.log" 2>&1 &
-MOTO_PID=$!
-PIDS+=("$MOTO_PID")
-GROUPS_STARTED+=("$MOTO_PID")
-wait_http "$MOTO_URL/" 60 || { tail -20 "$TMP/moto.log" >&2; die "moto_server did not start"; }
+moto_start
 MOTO_ARGS=(--endpoint "$MOTO_URL")
 log "  moto_server $MOTO_URL (pid $MOTO_PID)"
 
@@ -196,19 +114,17 @@ LG_PID=$MOTO_PID nbench moto_sqs_batch "${MOTO_ARGS[@]}" --op sqs "${TIMED[@]}" 
 log "== done; load average $(loadavg) (other work on the machine skews every figure)"
 
 # --- Table ------------------------------------------------------------------------------------
-RES=$RES GC_RATE=$GC_RATE MOTO_RATE=$MOTO_RATE GC_CONNS=$GC_CONNS CONNS=$CONNS python3 - <<'PY'
-import json, os
+BENCH_DIR="$REPO/bench" RES=$RES GC_RATE=$GC_RATE MOTO_RATE=$MOTO_RATE GC_CONNS=$GC_CONNS CONNS=$CONNS python3 - <<'PY'
+import functools
+import os
+import sys
+
+sys.path.insert(0, os.environ["BENCH_DIR"])
+from bench_table import check, num, print_table, ratio, load as load_result  # noqa: E402
 
 res = os.environ["RES"]
+run = functools.partial(load_result, res)
 gc_rate, moto_rate = os.environ["GC_RATE"], os.environ["MOTO_RATE"]
-
-
-def run(name):
-    try:
-        with open(os.path.join(res, name + ".json")) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return {}
 
 
 def cpu_ms(name):
@@ -217,27 +133,6 @@ def cpu_ms(name):
             return float(f.read())
     except (OSError, ValueError):
         return None
-
-
-def num(v, digits=0):
-    if v is None:
-        return "-"
-    if isinstance(v, str):
-        return v
-    return f"{v:,.{digits}f}"
-
-
-def ratio(a, b):
-    if not isinstance(a, (int, float)) or not isinstance(b, (int, float)) or not b:
-        return "-"
-    r = a / b
-    if r >= 10:
-        return f"{r:,.1f}x"
-    return f"{r:.2f}x" if r >= 0.1 else f"{r:.2g}x"
-
-
-def check(ok):
-    return "-" if ok is None else ("yes" if ok else "NO")
 
 
 def per_op_us(name, r, ops):
@@ -295,15 +190,7 @@ for label, gname, mname, gr, mr in (
     row("  server CPU us per message", g, m, "", None)
 
 head = ["metric", "groundcrewd", "moto_server", "ratio gc/moto", "target", "met"]
-widths = [max(len(str(x[i])) for x in rows + [head]) for i in range(len(head))]
-fmt = lambda cells: "| " + " | ".join(
-    str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(cells, widths))) + " |"
-print()
-print(fmt(head))
-print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
-for r in rows:
-    print(fmt(r))
-print()
+print_table(head, rows)
 print(f"SQS protocol: groundcrewd {gs.get('protocol', '-')}, moto_server {ms_.get('protocol', '-')}.")
 print(f"Connections: groundcrewd {os.environ['GC_CONNS']} in the Publish and SQS throughput runs, "
       f"{os.environ['CONNS']} otherwise; moto_server {os.environ['CONNS']}.")
