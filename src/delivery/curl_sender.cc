@@ -20,14 +20,6 @@ namespace {
 constexpr long kMaxCachedConnections = 64;
 constexpr size_t kMaxResponseBytesKept = 200;
 
-// "scheme://authority" of a URL: the unit of per-host concurrency.
-std::string HostKey(std::string_view url) {
-  const size_t scheme_end = url.find("://");
-  if (scheme_end == std::string_view::npos) return std::string(url);
-  const size_t end = url.find_first_of("/?#", scheme_end + 3);
-  return std::string(url.substr(0, end));
-}
-
 bool HasNewline(std::string_view s) { return s.find_first_of("\r\n") != std::string_view::npos; }
 
 bool EqualsNoCase(std::string_view a, std::string_view b) {
@@ -64,6 +56,38 @@ CURLcode SslCtxHook(CURL* /*easy*/, void* ssl_ctx, void* user) {
 }
 
 }  // namespace
+
+std::string HostKey(std::string_view url) {
+  const size_t scheme_end = url.find("://");
+  if (scheme_end == std::string_view::npos) return std::string(url);
+  const size_t end = url.find_first_of("/?#", scheme_end + 3);
+  return std::string(url.substr(0, end));
+}
+
+// ---------------------------------------------------------------------------------------------
+
+bool HostHealth::IsSlow(const std::string& host) {
+  std::lock_guard lock(mu_);
+  if (slow_until_.empty()) return false;
+  auto it = slow_until_.find(host);
+  if (it == slow_until_.end()) return false;
+  if (it->second > clock_.NowMillis()) return true;
+  slow_until_.erase(it);
+  marked_ = slow_until_.size();
+  return false;
+}
+
+void HostHealth::Observe(const std::string& host, int64_t elapsed_ms, bool timed_out, bool ok) {
+  const bool slow = timed_out || elapsed_ms >= kSlowAttemptMs;
+  if (!slow && (!ok || !AnySlow())) return;  // nothing to mark or clear
+  std::lock_guard lock(mu_);
+  if (slow) {
+    slow_until_[host] = clock_.NowMillis() + kSlowHostHoldMs;
+  } else if (ok && !slow_until_.empty()) {
+    slow_until_.erase(host);
+  }
+  marked_ = slow_until_.size();
+}
 
 // ---------------------------------------------------------------------------------------------
 
@@ -129,8 +153,13 @@ struct CurlSender::Transfer {
   }
 };
 
-CurlSender::CurlSender(const OutboxOptions& options, const Clock& clock, const ExtraCas* cas)
-    : options_(options), clock_(clock), cas_(cas), smtp_url_(SmtpUrl(options.smtp)) {
+CurlSender::CurlSender(const OutboxOptions& options, const Clock& clock, const ExtraCas* cas,
+                       HostHealth* health)
+    : options_(options),
+      clock_(clock),
+      cas_(cas),
+      health_(health),
+      smtp_url_(SmtpUrl(options.smtp)) {
   multi_ = curl_multi_init();
   if (multi_ != nullptr) {
     curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS, kMaxCachedConnections);
@@ -251,7 +280,7 @@ void CurlSender::Start(const Delivery& d, Status* result) {
   auto t = std::make_unique<Transfer>();
   t->easy = *handle;
   t->result = result;
-  t->host = d.kind == "email" ? smtp_url_ : HostKey(d.endpoint);
+  t->host = HostOf(d);
   Status set_up = Ok{};
   try {
     set_up = d.kind == "email" ? SetUpEmail(*t, d) : SetUpHttp(*t, d);
@@ -264,6 +293,10 @@ void CurlSender::Start(const Delivery& d, Status* result) {
     return;
   }
   Launch(std::move(t));
+}
+
+std::string CurlSender::HostOf(const Delivery& d) const {
+  return d.kind == "email" ? smtp_url_ : HostKey(d.endpoint);
 }
 
 void CurlSender::Launch(std::unique_ptr<Transfer> t) {
@@ -342,6 +375,12 @@ void CurlSender::Complete(Transfer* t, CURLcode code) {
       }
       *t->result = AwsError::Internal(fmt::format("HTTP {}: {}", status, body));
     }
+  }
+  if (health_ != nullptr) {
+    curl_off_t total_us = 0;
+    curl_easy_getinfo(t->easy, CURLINFO_TOTAL_TIME_T, &total_us);
+    health_->Observe(t->host, static_cast<int64_t>(total_us / 1000),
+                     code == CURLE_OPERATION_TIMEDOUT, t->result->ok());
   }
   curl_multi_remove_handle(multi_, t->easy);
   idle_.push_back(t->easy);

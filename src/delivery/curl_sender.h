@@ -5,10 +5,13 @@
 
 #include <curl/curl.h>
 
+#include <atomic>
 #include <deque>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/clock.h"
@@ -26,6 +29,32 @@ namespace gc::delivery::internal {
 // endpoints concurrency is what counts. libcurl's own CURLMOPT_MAX_HOST_CONNECTIONS is not used:
 // in libcurl 7.88 the transfers it holds back sit until a 1 s timeout before they start.
 inline constexpr int kMaxInFlightPerHost = 16;
+
+// "scheme://authority" of a URL: the unit of per-host concurrency and of HostHealth.
+std::string HostKey(std::string_view url);
+
+// Which hosts answer slowly. An attempt that timed out, or took kSlowAttemptMs or more, marks its
+// host slow until kSlowHostHoldMs after that attempt; a quicker success clears the mark. The
+// outbox gives deliveries to slow hosts a lane of their own, so that an unresponsive subscriber
+// holds up only deliveries to slow hosts, not every worker's batch. Thread-safe.
+inline constexpr int64_t kSlowAttemptMs = 1000;
+inline constexpr int64_t kSlowHostHoldMs = 60'000;
+
+class HostHealth {
+ public:
+  explicit HostHealth(const Clock& clock) : clock_(clock) {}
+  // Whether any host is marked (cheap: no lock).
+  bool AnySlow() const { return marked_.load(std::memory_order_relaxed) != 0; }
+  bool IsSlow(const std::string& host);
+  // One finished attempt at `host` that took `elapsed_ms`.
+  void Observe(const std::string& host, int64_t elapsed_ms, bool timed_out, bool ok);
+
+ private:
+  const Clock& clock_;
+  std::mutex mu_;
+  std::map<std::string, int64_t, std::less<>> slow_until_;  // epoch ms; guarded by mu_
+  std::atomic<size_t> marked_{0};                          // slow_until_.size()
+};
 
 // Certificates trusted on top of the system store (OutboxOptions::ca_file), parsed once.
 class ExtraCas {
@@ -50,8 +79,10 @@ class ExtraCas {
 
 class CurlSender {
  public:
-  // `cas` may be null; it must outlive the sender.
-  CurlSender(const OutboxOptions& options, const Clock& clock, const ExtraCas* cas);
+  // `cas` and `health` may be null; they must outlive the sender. Every finished attempt is
+  // reported to `health`.
+  CurlSender(const OutboxOptions& options, const Clock& clock, const ExtraCas* cas,
+             HostHealth* health = nullptr);
   ~CurlSender();  // aborts what is still running (Finish first to complete it)
   CurlSender(const CurlSender&) = delete;
   CurlSender& operator=(const CurlSender&) = delete;
@@ -61,6 +92,8 @@ class CurlSender {
   // Ok for a 2xx answer / an accepted message, an error otherwise (HTTP status, network, TLS or
   // SMTP failure). `d` and `result` must stay valid until Finish returns.
   void Start(const Delivery& d, Status* result);
+  // The host key a network delivery goes to (the SMTP relay for email), as HostHealth knows it.
+  std::string HostOf(const Delivery& d) const;
   // Moves running transfers forward without blocking.
   void Poll();
   // Blocks until every started transfer is over.
@@ -81,6 +114,7 @@ class CurlSender {
   const OutboxOptions& options_;
   const Clock& clock_;
   const ExtraCas* cas_;
+  HostHealth* health_;
   std::string smtp_url_;
   CURLM* multi_ = nullptr;
   std::vector<CURL*> idle_;                         // easy handles to reuse

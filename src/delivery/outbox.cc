@@ -18,6 +18,14 @@
 // releases the claim and the row is delivered from the store (at least once). A handed delivery
 // that waits in memory longer than half a lease is left to the store path, which takes it over
 // when the lease ends.
+//
+// Slow hosts: a batch is done when its slowest transfer is, so one unresponsive endpoint (every
+// attempt waiting out the timeout) would hold up each worker whose batch has a delivery to it.
+// internal::HostHealth marks a host slow after an attempt that timed out or took a second or
+// more; the workers pass claimed or handed deliveries to slow hosts to the slow lane, one more
+// thread with a sender of its own, which delivers them in batches of their own and records their
+// outcomes under their claims. A quick success there clears the mark. A delivery that has waited
+// in the slow lane too long to finish within its lease is left to the store path.
 #include "delivery/outbox.h"
 
 #include <fmt/format.h>
@@ -147,6 +155,7 @@ struct Item {
   Delivery delivery;  // for a dead-letter hand-off: kind "sqs", endpoint = dead_letter_arn
   std::string original_kind;
   std::string original_endpoint;
+  int64_t claimed_at = 0;  // epoch ms when its claim (lease) began
   bool attempted = false;  // false: released unattempted (Stop came first)
   Status result = AwsError::Internal("no outcome");  // set by the attempt
 };
@@ -184,6 +193,7 @@ struct Outbox::Impl {
                  60'000),
         postgres(s.Backend() == "postgres"),
         cas(options.ca_file),
+        health(c),
         token_prefix(crypto::RandomHex(16)),
         handoff_token(token_prefix + "-handoff") {
     std::call_once(curl_init_once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
@@ -232,6 +242,11 @@ struct Outbox::Impl {
 
   void WorkerMain();
   void WorkerLoop();
+  void SlowLaneMain();
+  void SlowLaneLoop();
+  // Moves the deliveries to hosts HostHealth calls slow out of `items` into the slow lane,
+  // with the claim `token` they are held under.
+  void Route(std::vector<Item>& items, const std::string& token, internal::CurlSender& sender);
   Status RecordAndClaim(const Outcomes& out, int limit, const std::string& token,
                         std::vector<store::Row>* rows, std::optional<int64_t>* next_due);
   // Writes `out` (deletes, retry times, releases) in `tx`; idempotent.
@@ -242,7 +257,7 @@ struct Outbox::Impl {
   // to the store path.
   std::vector<Item> TakeHanded(size_t limit);  // requires mu
   void DeliverHanded(std::vector<Item>& items, internal::CurlSender& sender);
-  Item Decode(store::Row& row) const;
+  Item Decode(store::Row& row, int64_t claimed_at) const;
   void Deliver(std::vector<Item>& items, internal::CurlSender& sender);
   Status CallSink(const Delivery& d) const;
   Outcomes Judge(std::vector<Item>& items, const std::string& token);
@@ -257,6 +272,7 @@ struct Outbox::Impl {
   const int64_t lease_ms;
   const bool postgres;
   const internal::ExtraCas cas;
+  internal::HostHealth health;
   const std::string token_prefix;
   const std::string handoff_token;  // claim_token of handed rows
   std::string select_sql, claim_sql, delete_in_sql;
@@ -273,6 +289,12 @@ struct Outbox::Impl {
     Delivery delivery;
   };
   std::deque<Handed> handed;  // guarded by mu
+  struct Slow {
+    Item item;
+    std::string token;  // the claim it is held under
+  };
+  std::deque<Slow> slow;            // the slow lane's queue; guarded by mu
+  std::condition_variable slow_cv;  // signalled when `slow` grows or stop is set
   int records_in_flight = 0;  // guarded by mu; RecordAsync writes not done yet
   std::atomic<bool> stopping{false};
 
@@ -409,6 +431,7 @@ std::vector<Item> Outbox::Impl::TakeHanded(size_t limit) {
     if (h.handed_at < stale_before) continue;  // its lease may run out during the attempt
     Item& item = items.emplace_back();
     item.id = h.id;
+    item.claimed_at = h.handed_at;
     item.delivery = std::move(h.delivery);
     item.original_kind = item.delivery.kind;
     item.original_endpoint = item.delivery.endpoint;
@@ -417,13 +440,42 @@ std::vector<Item> Outbox::Impl::TakeHanded(size_t limit) {
 }
 
 void Outbox::Impl::DeliverHanded(std::vector<Item>& items, internal::CurlSender& sender) {
+  Route(items, handoff_token, sender);
+  if (items.empty()) return;
   Deliver(items, sender);
   RecordAsync(Judge(items, handoff_token));
 }
 
-Item Outbox::Impl::Decode(store::Row& row) const {
+void Outbox::Impl::Route(std::vector<Item>& items, const std::string& token,
+                         internal::CurlSender& sender) {
+  if (!health.AnySlow()) return;
+  std::vector<Item> kept;
+  std::vector<Item> moved;
+  for (Item& item : items) {
+    const bool to_slow = !item.attempted && IsNetworkKind(item.delivery.kind) &&
+                         health.IsSlow(sender.HostOf(item.delivery));
+    (to_slow ? moved : kept).push_back(std::move(item));
+  }
+  if (moved.empty()) {
+    items = std::move(kept);
+    return;
+  }
+  {
+    std::lock_guard lock(mu);
+    if (stop) {  // the slow lane may be gone: deliver (or release) them here
+      for (Item& item : moved) kept.push_back(std::move(item));
+      moved.clear();
+    }
+    for (Item& item : moved) slow.push_back({std::move(item), token});
+  }
+  if (!moved.empty()) slow_cv.notify_one();
+  items = std::move(kept);
+}
+
+Item Outbox::Impl::Decode(store::Row& row, int64_t claimed_at) const {
   Item item;
   item.id = row.Int(kId);
+  item.claimed_at = claimed_at;
   item.dead_letter = row.Str(kState) == kStateDeadLetter;
   item.attempts = row.Int(kAttempts);
   Delivery& d = item.delivery;
@@ -537,7 +589,7 @@ Outcomes Outbox::Impl::Judge(std::vector<Item>& items, const std::string& token)
 }
 
 void Outbox::Impl::WorkerLoop() {
-  internal::CurlSender sender(options, clock, &cas);
+  internal::CurlSender sender(options, clock, &cas, &health);
   Outcomes pending;   // of the last batch, not yet recorded
   bool idle = false;  // the last claim found nothing
   uint64_t store_wakes_seen = 0;
@@ -581,6 +633,7 @@ void Outbox::Impl::WorkerLoop() {
     std::vector<store::Row> rows;
     std::optional<int64_t> next_due;
     const std::string token = NewToken();
+    const int64_t claimed_at = clock.NowMillis();  // the lease starts no earlier than this
     Status st = RecordAndClaim(pending, stop_now ? 0 : kClaimBatch, token, &rows, &next_due);
     if (!st) {
       const int64_t n = ++log_count;
@@ -612,10 +665,59 @@ void Outbox::Impl::WorkerLoop() {
     if (rows.size() == static_cast<size_t>(kClaimBatch)) WakeAll();  // there may be more: help
     std::vector<Item> items;
     items.reserve(rows.size());
-    for (store::Row& row : rows) items.push_back(Decode(row));
+    for (store::Row& row : rows) items.push_back(Decode(row, claimed_at));
     rows.clear();
+    Route(items, token, sender);
     Deliver(items, sender);
     pending = Judge(items, token);
+  }
+}
+
+void Outbox::Impl::SlowLaneLoop() {
+  internal::CurlSender sender(options, clock, &cas, &health);
+  // A batch to one unresponsive host takes up to this long; a delivery starts only with that
+  // much of its lease left, and half a minute to spare.
+  const int64_t batch_ms = (kClaimBatch / internal::kMaxInFlightPerHost) *
+                               int64_t{std::max(1, options.http_timeout_ms)} +
+                           30'000;
+  while (true) {
+    std::vector<Item> items;
+    std::vector<std::string> tokens;
+    bool stop_now = false;
+    {
+      std::unique_lock lock(mu);
+      slow_cv.wait(lock, [&] { return stop || !slow.empty(); });
+      stop_now = stop;
+      const int64_t now = clock.NowMillis();
+      while (!slow.empty() && (stop_now || items.size() < static_cast<size_t>(kClaimBatch))) {
+        Slow s = std::move(slow.front());
+        slow.pop_front();
+        // Too late to finish within the lease: the store path takes it over when it ends.
+        if (!stop_now && s.item.claimed_at + lease_ms - batch_ms < now) continue;
+        items.push_back(std::move(s.item));
+        tokens.push_back(std::move(s.token));
+      }
+    }
+    Deliver(items, sender);  // when stopping, starts nothing: all are released
+    std::map<std::string, std::vector<Item>> by_claim;
+    for (size_t i = 0; i < items.size(); ++i) by_claim[tokens[i]].push_back(std::move(items[i]));
+    for (auto& [token, claimed] : by_claim) RecordAsync(Judge(claimed, token));
+    if (stop_now) return;
+  }
+}
+
+void Outbox::Impl::SlowLaneMain() {
+  while (true) {
+    try {
+      SlowLaneLoop();
+      return;
+    } catch (const std::exception& e) {  // e.g. bad_alloc: the claimed rows come back later
+      fmt::print(stderr, "delivery outbox: slow lane error: {}\n", e.what());
+    } catch (...) {
+      fmt::print(stderr, "delivery outbox: slow lane error\n");
+    }
+    if (stopping.load()) return;
+    Wait(0, 1000);
   }
 }
 
@@ -776,6 +878,7 @@ void Outbox::Start() {
     {
       std::lock_guard state_lock(impl_->mu);
       impl_->handed.clear();  // their claims are released here: the store path delivers them
+      impl_->slow.clear();
     }
     const int64_t now = impl_->clock.NowMillis();
     Status st = impl_->store.Write([now](store::Tx& tx) -> Status {
@@ -793,6 +896,7 @@ void Outbox::Start() {
   const int n = std::max(1, impl_->options.workers);
   try {
     for (int i = 0; i < n; ++i) impl_->workers.emplace_back([this] { impl_->WorkerMain(); });
+    impl_->workers.emplace_back([this] { impl_->SlowLaneMain(); });
   } catch (const std::system_error& e) {  // no more threads: run with those that started
     fmt::print(stderr, "delivery outbox: started {} of {} workers: {}\n", impl_->workers.size(), n,
                e.what());
@@ -807,11 +911,13 @@ void Outbox::Stop() {
     impl_->stop = true;
   }
   impl_->cv.notify_all();
+  impl_->slow_cv.notify_all();
   for (std::thread& t : impl_->workers) t.join();
   impl_->workers.clear();
   std::unique_lock state_lock(impl_->mu);
   // Handed deliveries not taken keep their claims, which the next Start releases.
   impl_->handed.clear();
+  impl_->slow.clear();  // empty already: the slow lane released what it held
   impl_->cv.wait(state_lock, [&] { return impl_->records_in_flight == 0; });
 }
 

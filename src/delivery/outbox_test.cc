@@ -1253,6 +1253,74 @@ TEST_P(OutboxStoreTest, HandedOffDeliveriesArriveOnceAndTheirRowsGo) {
   EXPECT_EQ(outbox.stats().delivered, kCount);
 }
 
+// An endpoint that never answers: it listens, so connections complete in the kernel and requests
+// are sent, but nothing is ever accepted or read; every attempt waits out the timeout.
+class SilentEndpoint {
+ public:
+  SilentEndpoint() {
+    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(addr);
+    if (fd_ < 0 || bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+        listen(fd_, 1024) != 0 || getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+      throw std::runtime_error("cannot listen on 127.0.0.1");
+    }
+    port_ = ntohs(addr.sin_port);
+  }
+  ~SilentEndpoint() { close(fd_); }
+  std::string Url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/hook"; }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+};
+
+// Once an attempt at an unresponsive endpoint has timed out, its deliveries go to the slow lane:
+// the deliveries to everyone else arrive at once instead of waiting, batch after batch, for its
+// timeouts (with 2 workers of 64, the later batches would each wait 3 s).
+TEST_P(OutboxStoreTest, AnUnresponsiveEndpointHoldsUpOnlyItsOwnDeliveries) {
+  SilentEndpoint silent;
+  SystemClock clock;
+  OutboxOptions options;
+  options.workers = 2;
+  options.http_timeout_ms = 3000;
+  Outbox outbox(*ts_.store, clock, options);
+  outbox.Start();
+  ASSERT_OK(EnqueueAll(*ts_.store, outbox, {HttpDelivery(silent.Url(), "first")}));
+  ASSERT_TRUE(WaitUntil([&] { return outbox.stats().failed_attempts == 1; }))
+      << "the first attempt times out and marks the host slow";
+
+  constexpr int kHealthy = 200;
+  constexpr int kSilent = 40;  // one in six
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < kHealthy + kSilent; i += 12) {
+    auto ds = std::make_shared<std::vector<Delivery>>();
+    for (int j = i; j < i + 12; ++j) {
+      const bool to_silent = j % 6 == 5;
+      ds->push_back(HttpDelivery(to_silent ? silent.Url() : http_.Url(), std::to_string(j)));
+    }
+    std::vector<int64_t> ids;
+    ASSERT_OK(ts_.store->Write([&](store::Tx& tx) { return outbox.Enqueue(tx, *ds, &ids); }));
+    outbox.HandOff(ids, std::move(*ds));  // SQLite; on PostgreSQL the store path claims them
+  }
+  ASSERT_TRUE(http_.WaitForCount(kHealthy, 20000));
+  const auto elapsed = std::chrono::steady_clock::now() - start;
+  EXPECT_LT(elapsed, Millis(2000)) << "the healthy endpoint's deliveries waited for timeouts";
+  EXPECT_EQ(outbox.stats().failed_attempts, 1) << "no timeout yet in the slow lane";
+  // The slow lane attempts the others, 16 at a time: 3 rounds of the timeout.
+  ASSERT_TRUE(WaitUntil([&] { return outbox.stats().failed_attempts == 1 + kSilent; }, 30000));
+  EXPECT_EQ(outbox.stats().delivered, kHealthy);
+  EXPECT_EQ(http_.Count(), static_cast<size_t>(kHealthy));
+  // Their retries are scheduled under their claims; nothing is left claimed.
+  ASSERT_TRUE(WaitUntil([&] {
+    return QueryInt(*ts_.store, "SELECT COUNT(*) FROM delivery_outbox WHERE attempts = 1 AND "
+                                "claim_token IS NULL") == 1 + kSilent;
+  }));
+  EXPECT_EQ(Rows(*ts_.store), 1 + kSilent);
+}
+
 // Committed but never handed off (the process died in between): the claims are released at the
 // next start and the store path delivers the rows.
 TEST_P(OutboxStoreTest, RowsWrittenForAHandOffThatNeverCameAreDeliveredAfterRestart) {
