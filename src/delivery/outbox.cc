@@ -295,6 +295,7 @@ struct Outbox::Impl {
   };
   std::deque<Slow> slow;            // the slow lane's queue; guarded by mu
   std::condition_variable slow_cv;  // signalled when `slow` grows or stop is set
+  bool slow_lane_up = false;        // guarded by mu; its thread started
   int records_in_flight = 0;  // guarded by mu; RecordAsync writes not done yet
   std::atomic<bool> stopping{false};
 
@@ -462,7 +463,7 @@ void Outbox::Impl::Route(std::vector<Item>& items, const std::string& token,
   }
   {
     std::lock_guard lock(mu);
-    if (stop) {  // the slow lane may be gone: deliver (or release) them here
+    if (stop || !slow_lane_up) {  // the slow lane may be gone: deliver (or release) them here
       for (Item& item : moved) kept.push_back(std::move(item));
       moved.clear();
     }
@@ -897,6 +898,8 @@ void Outbox::Start() {
   try {
     for (int i = 0; i < n; ++i) impl_->workers.emplace_back([this] { impl_->WorkerMain(); });
     impl_->workers.emplace_back([this] { impl_->SlowLaneMain(); });
+    std::lock_guard state_lock(impl_->mu);
+    impl_->slow_lane_up = true;
   } catch (const std::system_error& e) {  // no more threads: run with those that started
     fmt::print(stderr, "delivery outbox: started {} of {} workers: {}\n", impl_->workers.size(), n,
                e.what());
@@ -918,6 +921,7 @@ void Outbox::Stop() {
   // Handed deliveries not taken keep their claims, which the next Start releases.
   impl_->handed.clear();
   impl_->slow.clear();  // empty already: the slow lane released what it held
+  impl_->slow_lane_up = false;
   impl_->cv.wait(state_lock, [&] { return impl_->records_in_flight == 0; });
 }
 
