@@ -124,7 +124,7 @@ int RunServer(AppOptions opt) {
     oopt.smtp.password = *pw;
   }
   delivery::Outbox outbox(**store, clock, oopt);
-  auto signer = sns::Signer::LoadOrCreate(opt.data_dir + "/sns");
+  auto signer = sns::Signer::OpenForServer(opt.data_dir + "/sns");
   if (!signer.ok()) {
     fmt::print(stderr, "groundcrewd: {}\n", signer.error().message);
     return 1;

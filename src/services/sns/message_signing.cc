@@ -147,7 +147,45 @@ void Signer::KeyFree::operator()(evp_pkey_st* key) const { EVP_PKEY_free(key); }
 Signer::Signer(std::unique_ptr<evp_pkey_st, KeyFree> key, std::string cert_pem)
     : key_(std::move(key)), cert_pem_(std::move(cert_pem)) {}
 
-Signer::~Signer() = default;
+Signer::Signer() : ready_(false) {}
+
+Signer::~Signer() {
+  if (maker_.joinable()) maker_.join();
+}
+
+void Signer::AwaitKeySlow() const {
+  std::unique_lock lock(mu_);
+  cv_.wait(lock, [this] { return ready_.load(std::memory_order_acquire); });
+}
+
+Result<std::unique_ptr<Signer>> Signer::OpenForServer(const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (fs::exists(dir + "/" + kKeyFile, ec)) return LoadOrCreate(dir);  // loading is quick
+  if (!fs::exists(dir, ec)) {
+    fs::create_directories(dir, ec);
+    if (ec) return Internal(fmt::format("cannot create {}: {}", dir, ec.message()));
+    ::chmod(dir.c_str(), 0700);
+  }
+  if (::access(dir.c_str(), W_OK) != 0) return Internal("cannot write to " + dir);
+  std::unique_ptr<Signer> signer(new Signer());
+  Signer* s = signer.get();
+  s->maker_ = std::thread([s, dir] {
+    auto made = LoadOrCreate(dir);
+    if (made.ok()) {
+      s->key_ = std::move((*made)->key_);
+      s->cert_pem_ = std::move((*made)->cert_pem_);
+    } else {
+      fmt::print(stderr, "groundcrewd: SNS signing key: {}\n", made.error().message);
+    }
+    {
+      std::lock_guard lock(s->mu_);
+      s->ready_.store(true, std::memory_order_release);
+    }
+    s->cv_.notify_all();
+  });
+  return signer;
+}
 
 Result<std::unique_ptr<Signer>> Signer::LoadOrCreate(const std::string& dir) {
   namespace fs = std::filesystem;
@@ -222,6 +260,8 @@ std::string Signer::StringToSign(const nlohmann::json& message) {
 }
 
 std::string Signer::Sign(const nlohmann::json& message, int signature_version) const {
+  AwaitKey();
+  if (!key_) return {};
   const std::string data = StringToSign(message);
   const EVP_MD* md = signature_version == 2 ? EVP_sha256() : EVP_sha1();
   std::unique_ptr<EVP_MD_CTX, MdCtxFree> ctx(EVP_MD_CTX_new());

@@ -2,11 +2,15 @@
 // an RSA-2048 key and self-signed certificate kept in a directory. Thread-safe once loaded.
 #pragma once
 
+#include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
+#include <thread>
 
 #include "common/status.h"
 
@@ -36,13 +40,22 @@ class Signer {
   // Errors: InternalFailure when the files cannot be read, written or do not belong together.
   // Not safe to call concurrently for the same `dir` (start-up only).
   static Result<std::unique_ptr<Signer>> LoadOrCreate(const std::string& dir);
+  // The same for the server's start: when the key must be made (RSA-2048 generation takes 0.1 to
+  // 0.5 s here), it is made on a thread of its own, and the first call that needs it waits for
+  // it. `dir` is created (and its files loaded, when they exist) before this returns, so that
+  // errors show at start; a failure on that thread is printed, and Sign and cert_pem then return
+  // "".
+  static Result<std::unique_ptr<Signer>> OpenForServer(const std::string& dir);
 
   ~Signer();
   Signer(const Signer&) = delete;
   Signer& operator=(const Signer&) = delete;
 
   // The certificate, PEM: what the server returns at the SigningCertURL.
-  const std::string& cert_pem() const { return cert_pem_; }
+  const std::string& cert_pem() const {
+    AwaitKey();
+    return cert_pem_;
+  }
 
   // AWS's string to sign ("Verifying the signatures of Amazon SNS messages"): "Key\nValue\n" for
   //   Notification: Message, MessageId, Subject (only if present), Timestamp, TopicArn, Type;
@@ -80,6 +93,12 @@ class Signer {
     void operator()(evp_pkey_st* key) const;
   };
   Signer(std::unique_ptr<evp_pkey_st, KeyFree> key, std::string cert_pem);
+  Signer();  // key and certificate still to come (OpenForServer)
+  // Returns once key_ and cert_pem_ are set (or their making failed).
+  void AwaitKey() const {
+    if (!ready_.load(std::memory_order_acquire)) AwaitKeySlow();
+  }
+  void AwaitKeySlow() const;
 
   nlohmann::json BuildConfirmation(std::string_view type, const std::string& topic_arn,
                                    const std::string& message_id, const std::string& token,
@@ -87,8 +106,12 @@ class Signer {
                                    const std::string& signing_cert_url, int64_t timestamp_millis,
                                    int signature_version) const;
 
-  std::unique_ptr<evp_pkey_st, KeyFree> key_;
-  std::string cert_pem_;
+  std::unique_ptr<evp_pkey_st, KeyFree> key_;  // set once, before ready_
+  std::string cert_pem_;                      // set once, before ready_
+  std::atomic<bool> ready_{true};
+  mutable std::mutex mu_;               // with cv_: waiting for ready_
+  mutable std::condition_variable cv_;
+  std::thread maker_;  // OpenForServer's key maker, joined by the destructor
 };
 
 // "2012-04-26T20:45:04.751Z": SNS's Timestamp format (UTC, milliseconds).

@@ -136,6 +136,26 @@ TEST_F(MessageSigningTest, CreatesKeyOnceAndReusesIt) {
   EXPECT_EQ(Verify(*third, doc), "VALID");
 }
 
+TEST_F(MessageSigningTest, OpenForServerMakesTheKeyInTheBackgroundAndSignsOnceItIsThere) {
+  const fs::path keys = dir_ / "server-keys";
+  auto opened = Signer::OpenForServer(keys.string());
+  ASSERT_TRUE(opened.ok()) << opened.error().message;
+  EXPECT_TRUE(fs::is_directory(keys)) << "the directory is made before it returns";
+  // The first signature waits for the key; the files are on disk by then.
+  const Json doc = (*opened)->BuildNotification(Sample(), 1);
+  EXPECT_FALSE(doc["Signature"].get<std::string>().empty());
+  EXPECT_TRUE(fs::exists(keys / "sns-signing-key.pem"));
+  EXPECT_EQ(Verify(**opened, doc), "VALID");
+  // The next start loads the same key and certificate.
+  const std::string cert = (*opened)->cert_pem();
+  auto again = Signer::OpenForServer(keys.string());
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ((*again)->cert_pem(), cert);
+  // An unwritable place is an error at once, not on the first Publish.
+  auto bad = Signer::OpenForServer("/proc/no-such-dir/keys");
+  EXPECT_FALSE(bad.ok());
+}
+
 TEST_F(MessageSigningTest, RejectsCertificateOfAnotherKey) {
   ASSERT_NE(Load(), nullptr);
   const fs::path other = dir_ / "other";
