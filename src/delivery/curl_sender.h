@@ -53,7 +53,7 @@ class HostHealth {
   const Clock& clock_;
   std::mutex mu_;
   std::map<std::string, int64_t, std::less<>> slow_until_;  // epoch ms; guarded by mu_
-  std::atomic<size_t> marked_{0};                          // slow_until_.size()
+  std::atomic<size_t> marked_{0};                           // slow_until_.size()
 };
 
 // Certificates trusted on top of the system store (OutboxOptions::ca_file), parsed once.

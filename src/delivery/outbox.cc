@@ -240,9 +240,10 @@ struct Outbox::Impl {
     cv.notify_all();
   }
 
-  void WorkerMain();
+  // Runs `loop` (WorkerLoop or SlowLaneLoop) until it returns; after an exception it logs and
+  // starts it again a second later, unless the outbox is stopping.
+  void RunRestarting(const char* name, void (Impl::*loop)());
   void WorkerLoop();
-  void SlowLaneMain();
   void SlowLaneLoop();
   // Moves the deliveries to hosts HostHealth calls slow out of `items` into the slow lane,
   // with the claim `token` they are held under.
@@ -296,7 +297,7 @@ struct Outbox::Impl {
   std::deque<Slow> slow;            // the slow lane's queue; guarded by mu
   std::condition_variable slow_cv;  // signalled when `slow` grows or stop is set
   bool slow_lane_up = false;        // guarded by mu; its thread started
-  int records_in_flight = 0;  // guarded by mu; RecordAsync writes not done yet
+  int records_in_flight = 0;        // guarded by mu; RecordAsync writes not done yet
   std::atomic<bool> stopping{false};
 
   std::mutex lifecycle_mu;           // serialises Start/Stop
@@ -707,30 +708,15 @@ void Outbox::Impl::SlowLaneLoop() {
   }
 }
 
-void Outbox::Impl::SlowLaneMain() {
+void Outbox::Impl::RunRestarting(const char* name, void (Impl::*loop)()) {
   while (true) {
     try {
-      SlowLaneLoop();
+      (this->*loop)();
       return;
     } catch (const std::exception& e) {  // e.g. bad_alloc: the claimed rows come back later
-      fmt::print(stderr, "delivery outbox: slow lane error: {}\n", e.what());
+      fmt::print(stderr, "delivery outbox: {} error: {}\n", name, e.what());
     } catch (...) {
-      fmt::print(stderr, "delivery outbox: slow lane error\n");
-    }
-    if (stopping.load()) return;
-    Wait(0, 1000);
-  }
-}
-
-void Outbox::Impl::WorkerMain() {
-  while (true) {
-    try {
-      WorkerLoop();
-      return;
-    } catch (const std::exception& e) {  // e.g. bad_alloc: the claimed rows come back later
-      fmt::print(stderr, "delivery outbox: worker error: {}\n", e.what());
-    } catch (...) {
-      fmt::print(stderr, "delivery outbox: worker error\n");
+      fmt::print(stderr, "delivery outbox: {} error\n", name);
     }
     if (stopping.load()) return;
     Wait(0, 1000);
@@ -896,8 +882,11 @@ void Outbox::Start() {
   }
   const int n = std::max(1, impl_->options.workers);
   try {
-    for (int i = 0; i < n; ++i) impl_->workers.emplace_back([this] { impl_->WorkerMain(); });
-    impl_->workers.emplace_back([this] { impl_->SlowLaneMain(); });
+    for (int i = 0; i < n; ++i) {
+      impl_->workers.emplace_back([this] { impl_->RunRestarting("worker", &Impl::WorkerLoop); });
+    }
+    impl_->workers.emplace_back(
+        [this] { impl_->RunRestarting("slow lane", &Impl::SlowLaneLoop); });
     std::lock_guard state_lock(impl_->mu);
     impl_->slow_lane_up = true;
   } catch (const std::system_error& e) {  // no more threads: run with those that started

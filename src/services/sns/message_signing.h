@@ -107,9 +107,9 @@ class Signer {
                                    int signature_version) const;
 
   std::unique_ptr<evp_pkey_st, KeyFree> key_;  // set once, before ready_
-  std::string cert_pem_;                      // set once, before ready_
+  std::string cert_pem_;                       // set once, before ready_
   std::atomic<bool> ready_{true};
-  mutable std::mutex mu_;               // with cv_: waiting for ready_
+  mutable std::mutex mu_;  // with cv_: waiting for ready_
   mutable std::condition_variable cv_;
   std::thread maker_;  // OpenForServer's key maker, joined by the destructor
 };
