@@ -2,10 +2,12 @@
 sent (and can be down or failing), an SMTP server on loopback (tests/tools/smtp_sink.py with
 Debian's aiosmtpd), and an independent SNS signature verifier (Python's cryptography)."""
 import base64
+import datetime
 import email
 import email.policy
 import glob
 import http.server
+import ipaddress
 import json
 import os
 import socket
@@ -16,9 +18,6 @@ import tempfile
 import threading
 import time
 import urllib.request
-
-import datetime
-import ipaddress
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization

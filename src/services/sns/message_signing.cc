@@ -140,6 +140,17 @@ const nlohmann::json* Member(const nlohmann::json& obj, const char* key) {
   return &*it;
 }
 
+// Creates `dir` (mode 0700) if it is not there.
+Status MakePrivateDir(const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (fs::exists(dir, ec)) return Ok{};
+  fs::create_directories(dir, ec);
+  if (ec) return Internal(fmt::format("cannot create {}: {}", dir, ec.message()));
+  ::chmod(dir.c_str(), 0700);
+  return Ok{};
+}
+
 }  // namespace
 
 void Signer::KeyFree::operator()(evp_pkey_st* key) const { EVP_PKEY_free(key); }
@@ -162,11 +173,7 @@ Result<std::unique_ptr<Signer>> Signer::OpenForServer(const std::string& dir) {
   namespace fs = std::filesystem;
   std::error_code ec;
   if (fs::exists(dir + "/" + kKeyFile, ec)) return LoadOrCreate(dir);  // loading is quick
-  if (!fs::exists(dir, ec)) {
-    fs::create_directories(dir, ec);
-    if (ec) return Internal(fmt::format("cannot create {}: {}", dir, ec.message()));
-    ::chmod(dir.c_str(), 0700);
-  }
+  if (Status st = MakePrivateDir(dir); !st.ok()) return st.take_error();
   if (::access(dir.c_str(), W_OK) != 0) return Internal("cannot write to " + dir);
   std::unique_ptr<Signer> signer(new Signer());
   Signer* s = signer.get();
@@ -192,11 +199,7 @@ Result<std::unique_ptr<Signer>> Signer::LoadOrCreate(const std::string& dir) {
   const std::string key_path = dir + "/" + kKeyFile;
   const std::string cert_path = dir + "/" + kCertFile;
   std::error_code ec;
-  if (!fs::exists(dir, ec)) {
-    fs::create_directories(dir, ec);
-    if (ec) return Internal(fmt::format("cannot create {}: {}", dir, ec.message()));
-    ::chmod(dir.c_str(), 0700);
-  }
+  if (Status st = MakePrivateDir(dir); !st.ok()) return st.take_error();
 
   std::unique_ptr<EVP_PKEY, KeyFree> key;
   if (auto pem = ReadFile(key_path)) {
